@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Staff accounts"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from accounts.roles import roles_sync_receiver
+
+        post_migrate.connect(roles_sync_receiver, dispatch_uid="accounts.roles_sync")

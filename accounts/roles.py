@@ -1,0 +1,2 @@
+def roles_sync_receiver(sender, **kwargs):
+    pass

@@ -1,0 +1,238 @@
+"""Writes on customers, contacts and notes. Each service is one transaction and records its timeline event."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from crm.models import Contact, Customer, Note
+from crm.timeline import timeline_record
+
+COMMERCIAL_FIELDS = ("arr", "owner", "tier")
+CUSTOMER_FIELDS = (
+    "name",
+    "domain",
+    "external_id",
+    "lifecycle_stage",
+    "tier",
+    "owner",
+    "arr",
+    "contract_start",
+    "renewal_date",
+    "timezone",
+)
+CONTACT_FIELDS = ("email", "first_name", "last_name", "role", "is_primary", "phone", "timezone")
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def normalize_domain(domain: str) -> str:
+    domain = (domain or "").strip().lower()
+    for prefix in ("https://", "http://"):
+        domain = domain.removeprefix(prefix)
+    return domain.split("/")[0].removeprefix("www.")
+
+
+def _can_change_commercials(actor) -> bool:
+    return actor is None or actor.has_perm("crm.change_customer_commercials")
+
+
+def _display(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _clean_customer_data(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - set(CUSTOMER_FIELDS)
+    if unknown:
+        raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
+    data = dict(data)
+    if "domain" in data:
+        data["domain"] = normalize_domain(data["domain"])
+    if "external_id" in data and data["external_id"] is not None:
+        data["external_id"] = data["external_id"].strip() or None
+    return data
+
+
+@transaction.atomic
+def customer_create(*, actor=None, **data) -> Customer:
+    data = _clean_customer_data(data)
+    if not _can_change_commercials(actor) and any(data.get(f) not in (None, "") for f in ("arr", "owner")):
+        raise PermissionDenied("Your role cannot set a customer's ARR or owner.")
+    customer = Customer(**data)
+    customer.full_clean()
+    customer._history_user = actor
+    customer.save()
+    timeline_record(
+        customer=customer,
+        kind="customer.created",
+        summary=f"Customer {customer.name} created",
+        actor=actor,
+        source=customer,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
+    data = _clean_customer_data(data)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    changes: dict[str, list[Any]] = {}
+    for field, value in data.items():
+        old = getattr(customer, field)
+        if field == "arr" and value is not None:
+            try:
+                value = Decimal(str(value))
+            except ArithmeticError:
+                raise ValidationError({"arr": "Enter a number."}) from None
+        if old != value:
+            changes[field] = [_display(old), _display(value)]
+            setattr(customer, field, value)
+    if not changes:
+        return customer
+    forbidden = [f for f in COMMERCIAL_FIELDS if f in changes]
+    if forbidden and not _can_change_commercials(actor):
+        raise PermissionDenied(f"Your role cannot change a customer's {', '.join(forbidden)}.")
+    customer.full_clean()
+    customer._history_user = actor
+    customer.save()
+    if "lifecycle_stage" in changes:
+        old, new = changes["lifecycle_stage"]
+        timeline_record(
+            customer=customer,
+            kind="customer.stage_changed",
+            summary=f"Lifecycle stage {old} → {new}",
+            actor=actor,
+            source=customer,
+            payload={"from": old, "to": new},
+        )
+    other = {k: v for k, v in changes.items() if k != "lifecycle_stage"}
+    if other:
+        timeline_record(
+            customer=customer,
+            kind="customer.updated",
+            summary="Updated " + ", ".join(Customer._meta.get_field(f).verbose_name for f in other),
+            actor=actor,
+            source=customer,
+            payload={"changes": other},
+        )
+    return customer
+
+
+@transaction.atomic
+def customer_upsert_by_external_id(*, external_id: str, actor=None, **data) -> tuple[Customer, bool]:
+    """Create or update the customer an integration knows by `external_id`. Safe to repeat."""
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ValidationError({"external_id": "This field may not be blank."})
+    data.pop("external_id", None)
+    existing = Customer.objects.select_for_update().filter(external_id=external_id).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return customer_create(actor=actor, external_id=external_id, **data), True
+        except ValidationError as exc:
+            # Another request created it concurrently: fall through to the update.
+            if "external_id" not in getattr(exc, "error_dict", {}):
+                raise
+            existing = Customer.objects.select_for_update().get(external_id=external_id)
+    return customer_update(customer=existing, actor=actor, **data), False
+
+
+def _unset_other_primary(contact: Contact) -> None:
+    if contact.is_primary:
+        Contact.objects.filter(customer_id=contact.customer_id, is_primary=True).exclude(pk=contact.pk).update(
+            is_primary=False
+        )
+
+
+@transaction.atomic
+def contact_create(*, customer: Customer, actor=None, **data) -> Contact:
+    unknown = set(data) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
+    data["email"] = normalize_email(data.get("email", ""))
+    contact = Contact(customer=customer, **data)
+    contact.full_clean()
+    _unset_other_primary(contact)
+    contact._history_user = actor
+    contact.save()
+    timeline_record(
+        customer=customer,
+        kind="contact.added",
+        summary=f"Contact {contact} added",
+        actor=actor,
+        source=contact,
+        payload={"contact_id": contact.pk, "email": contact.email, "role": contact.role},
+    )
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, actor=None, **data) -> Contact:
+    unknown = set(data) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
+    if "email" in data:
+        data["email"] = normalize_email(data["email"])
+    contact = Contact.objects.select_for_update().select_related("customer").get(pk=contact.pk)
+    changes = {}
+    for field, value in data.items():
+        old = getattr(contact, field)
+        if old != value:
+            changes[field] = [_display(old), _display(value)]
+            setattr(contact, field, value)
+    if not changes:
+        return contact
+    contact.full_clean()
+    if "is_primary" in changes:
+        _unset_other_primary(contact)
+    contact._history_user = actor
+    contact.save()
+    timeline_record(
+        customer=contact.customer_id,
+        kind="contact.updated",
+        summary=f"Contact {contact.email} updated: {', '.join(changes)}",
+        actor=actor,
+        source=contact,
+        payload={"contact_id": contact.pk, "changes": changes},
+    )
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, actor=None) -> None:
+    customer_id, email, pk = contact.customer_id, contact.email, contact.pk
+    contact._history_user = actor
+    contact.delete()
+    timeline_record(
+        customer=customer_id,
+        kind="contact.removed",
+        summary=f"Contact {email} removed",
+        actor=actor,
+        payload={"contact_id": pk, "email": email},
+    )
+
+
+@transaction.atomic
+def note_create(*, customer: Customer, body: str, actor=None) -> Note:
+    note = Note(customer=customer, body=(body or "").strip(), author=actor if getattr(actor, "pk", None) else None)
+    note.full_clean()
+    note.save()
+    timeline_record(
+        customer=customer,
+        kind="note.added",
+        summary=note.body.splitlines()[0][:200],
+        actor=actor,
+        source=note,
+        payload={"note_id": note.pk},
+    )
+    return note

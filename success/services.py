@@ -1,0 +1,98 @@
+"""Writes on CSM tasks. An open task with the same customer, type and reason is never created twice."""
+
+import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from crm.models import Customer
+from crm.timeline import timeline_record
+from success.models import Task
+
+
+def task_create(
+    *,
+    customer: Customer,
+    reason: str,
+    type: str = Task.Type.ACTIVITY,
+    owner=None,
+    due_date: datetime.date | None = None,
+    priority: str = Task.Priority.NORMAL,
+    source: models.Model | None = None,
+    actor=None,
+) -> tuple[Task, bool]:
+    """Create a task, or return the open one with the same customer, type and reason (created=False)."""
+    reason = (reason or "").strip()
+    existing = Task.objects.filter(customer=customer, type=type, reason=reason, status=Task.Status.OPEN).first()
+    if existing is not None:
+        return existing, False
+    task = Task(
+        customer=customer,
+        owner=owner if owner is not None else customer.owner,
+        type=type,
+        reason=reason,
+        due_date=due_date,
+        priority=priority,
+        source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+        source_id=str(source.pk) if source is not None else "",
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    task.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            task.save()
+            timeline_record(
+                customer=customer,
+                kind="task.created",
+                summary=f"Task: {task.reason}",
+                actor=actor,
+                source=task,
+                payload={"task_id": task.pk, "type": task.type, "priority": task.priority,
+                         "owner": getattr(task.owner, "email", None),
+                         "due_date": task.due_date.isoformat() if task.due_date else None},
+            )
+    except IntegrityError:
+        existing = Task.objects.filter(customer=customer, type=type, reason=reason, status=Task.Status.OPEN).first()
+        if existing is None:
+            raise
+        return existing, False
+    return task, True
+
+
+@transaction.atomic
+def task_update(*, task: Task, actor=None, **data) -> Task:
+    allowed = {"owner", "due_date", "priority", "reason", "type"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationError({f: "This field cannot be changed here." for f in sorted(unknown)})
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    for field, value in data.items():
+        setattr(task, field, value)
+    task.full_clean()
+    task.save()
+    return task
+
+
+@transaction.atomic
+def task_close(*, task: Task, status: str, actor=None) -> Task:
+    if status not in (Task.Status.DONE, Task.Status.CANCELLED):
+        raise ValidationError({"status": "A task can only be closed as done or cancelled."})
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    if task.status != Task.Status.OPEN:
+        if task.status == status:
+            return task
+        raise ValidationError({"status": f"The task is already {task.status}."})
+    task.status = status
+    task.closed_at = timezone.now()
+    task.save(update_fields=["status", "closed_at", "updated_at"])
+    timeline_record(
+        customer=task.customer_id,
+        kind=f"task.{status}",
+        summary=f"Task {status}: {task.reason}",
+        actor=actor,
+        source=task,
+        payload={"task_id": task.pk},
+    )
+    return task

@@ -1,0 +1,1 @@
+# NPS / CES / CSAT surveys arrive with the surveys issue.

@@ -1,0 +1,1 @@
+# Support tickets and the SLA clock arrive with the tickets issue.
