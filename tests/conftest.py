@@ -1,3 +1,5 @@
+"""Fixtures shared by every test module. Data is made through the real services where a user would call them."""
+
 import pytest
 
 from tests.factories import ContactFactory, CustomerFactory, UserFactory
@@ -16,3 +18,36 @@ def customer_factory():
 @pytest.fixture
 def contact_factory():
     return ContactFactory
+
+
+@pytest.fixture
+def make_staff(db):
+    """make_staff(role="csm", **user_fields) -> a staff user in that role's group (admin, csm, support_agent,
+    read_only)."""
+    from django.contrib.auth.models import Group
+
+    def make(role: str = "csm", **fields):
+        user = UserFactory(**fields)
+        user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(db):
+    """api_client_for(role="admin") -> a DRF APIClient authenticated by a real API key of that role
+    (`client.api_key` is the ApiKey row, `client.raw_key` the secret)."""
+    from rest_framework.test import APIClient
+
+    from accounts.services import api_key_create
+
+    def make(role: str = "admin", name: str | None = None):
+        key, raw = api_key_create(name=name or f"test {role}", role=role, actor=None)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        client.api_key = key
+        client.raw_key = raw
+        return client
+
+    return make
