@@ -26,8 +26,15 @@ class BusinessCalendar(models.Model):
 class OpeningHours(models.Model):
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="opening_hours")
     weekday = models.PositiveSmallIntegerField(
-        choices=[(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
-                 (5, "Saturday"), (6, "Sunday")]
+        choices=[
+            (0, "Monday"),
+            (1, "Tuesday"),
+            (2, "Wednesday"),
+            (3, "Thursday"),
+            (4, "Friday"),
+            (5, "Saturday"),
+            (6, "Sunday"),
+        ]
     )
     start = models.TimeField()
     end = models.TimeField(help_text="00:00 means midnight at the end of the day.")
@@ -36,12 +43,12 @@ class OpeningHours(models.Model):
         ordering = ["calendar", "weekday", "start"]
         verbose_name_plural = "opening hours"
 
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.start:%H:%M}-{self.end:%H:%M}"
+
     def clean(self):
         if self.end != dt.time(0) and self.end <= self.start:
             raise ValidationError({"end": "The range must end after it starts (00:00 for midnight)."})
-
-    def __str__(self):
-        return f"{self.get_weekday_display()} {self.start:%H:%M}-{self.end:%H:%M}"
 
 
 class Holiday(models.Model):
@@ -197,12 +204,12 @@ class TicketMessage(models.Model):
             )
         ]
 
+    def __str__(self):
+        return self.body_text[:60]
+
     @property
     def from_staff(self):
         return self.author_contact_id is None
-
-    def __str__(self):
-        return self.body_text[:60]
 
 
 class TicketStatusChange(models.Model):
@@ -220,6 +227,9 @@ class TicketStatusChange(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["ticket", "at"], name="tickets_status_ticket_idx")]
+
+    def __str__(self):
+        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 class SlaTarget(models.Model):
@@ -261,7 +271,8 @@ class SlaTarget(models.Model):
         indexes = [
             models.Index(fields=["due_at"], condition=Q(state="running"), name="tickets_sla_running_due_idx"),
             models.Index(
-                fields=["warn_at"], condition=Q(state="running", warned_at__isnull=True),
+                fields=["warn_at"],
+                condition=Q(state="running", warned_at__isnull=True),
                 name="tickets_sla_warn_due_idx",
             ),
         ]

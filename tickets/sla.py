@@ -1,0 +1,268 @@
+"""The SLA clock of a ticket, derived from its event log and explainable interval by interval.
+
+Each target (first response, next reply, resolution) is a row with the business seconds counted so far up to
+`counted_until` and the intervals that made them up (`segments`, each counted or paused with its reason).
+Services call, around every change of a ticket:
+
+    sla_checkpoint(ticket, at)   count [counted_until, at) for every open target under the status the ticket
+                                 had until then, with the calendar in force now; what is counted stays counted
+    ... the change (status, reply, customer message) ...
+    sla_refresh(ticket, at)      pause or run the open targets for the new status; recompute due and warning
+                                 times from what remains; keep ticket.next_sla_due_at for the queue
+
+Calendars or policies that change later only move what remains: counted segments are never recomputed.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q
+from django.utils import timezone
+
+from tickets.business_time import Calendar
+from tickets.models import BusinessCalendar, SlaPolicy, SlaTarget, Status, Ticket
+
+PAUSE_REASONS = {
+    Status.PENDING: "pending: waiting on the customer",
+    Status.ON_HOLD: "on hold",
+    Status.SOLVED: "solved",
+    Status.CLOSED: "closed",
+}
+OPEN_STATES = (SlaTarget.State.RUNNING, SlaTarget.State.PAUSED)
+MAX_SEGMENTS = 500  # older segments are merged into one summary line beyond this
+
+
+def calendar_from_model(calendar: BusinessCalendar) -> Calendar:
+    weekly: dict[int, list[tuple[dt.time, dt.time]]] = {}
+    for hours in calendar.opening_hours.all():
+        weekly.setdefault(hours.weekday, []).append((hours.start, hours.end))
+    return Calendar(
+        tz=ZoneInfo(calendar.timezone),
+        weekly=weekly,
+        holidays=frozenset(h.date for h in calendar.holidays.all()),
+        always_open=calendar.always_open,
+    )
+
+
+def policy_for(ticket: Ticket) -> SlaPolicy | None:
+    """The first active policy, by order, whose conditions match the ticket."""
+    tier = ticket.customer.tier
+    for policy in SlaPolicy.objects.filter(is_active=True).order_by("order", "id"):
+        if (
+            (not policy.tiers or tier in policy.tiers)
+            and (not policy.priorities or ticket.priority in policy.priorities)
+            and (not policy.channels or ticket.channel in policy.channels)
+            and (not policy.categories or ticket.category in policy.categories)
+        ):
+            return policy
+    return None
+
+
+def pause_reason(status: str, policy: SlaPolicy | None) -> str | None:
+    if status == Status.ON_HOLD and policy is not None and not policy.pause_on_hold:
+        return None
+    return PAUSE_REASONS.get(status)
+
+
+def _closed_reason(calendar: Calendar, at: dt.datetime) -> str:
+    local = at.astimezone(calendar.tz).date()
+    return "holiday" if local in calendar.holidays else "outside business hours"
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat()
+
+
+def _append(segments: list, start: dt.datetime, end: dt.datetime, counted: bool, reason: str) -> None:
+    if end <= start:
+        return
+    if (
+        segments
+        and segments[-1]["counted"] == counted
+        and segments[-1]["reason"] == reason
+        and (segments[-1]["to"] == _iso(start))
+    ):
+        segments[-1]["to"] = _iso(end)
+        segments[-1]["seconds"] += int((end - start).total_seconds()) if counted else 0
+        return
+    segments.append(
+        {
+            "from": _iso(start),
+            "to": _iso(end),
+            "counted": counted,
+            "reason": reason,
+            "seconds": int((end - start).total_seconds()) if counted else 0,
+        }
+    )
+    if len(segments) > MAX_SEGMENTS:
+        head = segments[:2]
+        segments[:2] = [
+            {
+                "from": head[0]["from"],
+                "to": head[1]["to"],
+                "counted": any(s["counted"] for s in head),
+                "reason": "earlier intervals (merged)",
+                "seconds": sum(s["seconds"] for s in head),
+            }
+        ]
+
+
+def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calendar: Calendar) -> None:
+    """Count [target.counted_until, until) for an open target under one constant ticket status."""
+    start = target.counted_until
+    if target.state not in OPEN_STATES or until <= start:
+        return
+    segments = list(target.segments)
+    reason = pause_reason(status, policy)
+    if reason:
+        _append(segments, start, until, False, reason)
+    else:
+        cursor = start
+        for lo, hi in calendar.open_intervals(start, until):
+            if lo > cursor:
+                _append(segments, cursor, lo, False, _closed_reason(calendar, cursor))
+            seconds = int((hi - lo).total_seconds())
+            if not target.breached and target.elapsed_seconds + seconds > target.target_seconds:
+                target.breached = True
+                target.due_at = lo + dt.timedelta(seconds=target.target_seconds - target.elapsed_seconds)
+            target.elapsed_seconds += seconds
+            _append(segments, lo, hi, True, "business hours")
+            cursor = hi
+        if cursor < until:
+            _append(segments, cursor, until, False, _closed_reason(calendar, cursor))
+    target.segments = segments
+    target.counted_until = until
+
+
+def _ticket_context(ticket: Ticket):
+    policy = ticket.sla_policy
+    if policy is None:
+        return None, None
+    calendar = BusinessCalendar.objects.prefetch_related("opening_hours", "holidays").get(pk=policy.calendar_id)
+    return policy, calendar_from_model(calendar)
+
+
+def sla_checkpoint(ticket: Ticket, at: dt.datetime, *, status: str | None = None) -> None:
+    """Count every open target of the ticket up to `at` under `status` (default: the ticket's current)."""
+    policy, calendar = _ticket_context(ticket)
+    if policy is None:
+        return
+    for target in ticket.sla_targets.filter(state__in=OPEN_STATES):
+        advance(target, until=at, status=status or ticket.status, policy=policy, calendar=calendar)
+        target.save(update_fields=["elapsed_seconds", "counted_until", "segments", "breached", "due_at"])
+
+
+def sla_start(ticket: Ticket, metric: str, at: dt.datetime, *, cycle: int = 1) -> SlaTarget | None:
+    policy = ticket.sla_policy
+    minutes = getattr(policy, f"{metric}_minutes", None) if policy else None
+    if not minutes:
+        return None
+    target, _ = SlaTarget.objects.get_or_create(
+        ticket=ticket,
+        metric=metric,
+        cycle=cycle,
+        defaults={"target_seconds": minutes * 60, "started_at": at, "counted_until": at},
+    )
+    return target
+
+
+def sla_stop(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None:
+    """Stop the open target of `metric` at `at` (already checkpointed): met or breached."""
+    target = ticket.sla_targets.filter(metric=metric, state__in=OPEN_STATES).order_by("-cycle").first()
+    if target is None:
+        return None
+    breached = target.breached or target.elapsed_seconds > target.target_seconds
+    target.state = SlaTarget.State.BREACHED if breached else SlaTarget.State.MET
+    target.breached = breached
+    target.stopped_at = at
+    target.save(update_fields=["state", "breached", "stopped_at"])
+    return target
+
+
+def sla_resume(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None:
+    """Reopen a stopped target (e.g. resolution after a reopen): its counted time carries on from `at`."""
+    target = ticket.sla_targets.filter(metric=metric).order_by("-cycle").first()
+    if target is None or target.state in OPEN_STATES:
+        return target
+    target.state = SlaTarget.State.PAUSED
+    target.stopped_at = None
+    _append(target.segments, target.counted_until, at, False, "solved")
+    target.counted_until = max(at, target.counted_until)
+    target.save(update_fields=["state", "stopped_at", "segments", "counted_until"])
+    return target
+
+
+def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
+    """Set open targets running or paused for the ticket's status; recompute due/warn from what remains."""
+    policy, calendar = _ticket_context(ticket)
+    if policy is None:
+        Ticket.objects.filter(pk=ticket.pk).update(next_sla_due_at=None)
+        return
+    paused = pause_reason(ticket.status, policy) is not None
+    for target in ticket.sla_targets.filter(state__in=OPEN_STATES):
+        target.state = SlaTarget.State.PAUSED if paused else SlaTarget.State.RUNNING
+        if paused:
+            target.due_at = None if not target.breached else target.due_at
+            target.warn_at = None
+        else:
+            remaining = target.target_seconds - target.elapsed_seconds
+            if remaining > 0:
+                target.due_at = calendar.add_business_seconds(target.counted_until, remaining)
+            warn_left = target.target_seconds * policy.warn_at_percent // 100 - target.elapsed_seconds
+            target.warn_at = (
+                calendar.add_business_seconds(target.counted_until, warn_left)
+                if warn_left > 0
+                else target.counted_until
+            )
+        target.save(update_fields=["state", "due_at", "warn_at"])
+    next_due = (
+        ticket.sla_targets.filter(state=SlaTarget.State.RUNNING, due_at__isnull=False)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    ticket.next_sla_due_at = next_due
+    Ticket.objects.filter(pk=ticket.pk).update(next_sla_due_at=next_due)
+
+
+def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
+    """Every target with its due time, time left or overdue, met/breached, and the intervals counted and paused,
+    including the interval since the last event (computed, not stored)."""
+    now = now or timezone.now()
+    policy, calendar = _ticket_context(ticket)
+    result = []
+    for target in ticket.sla_targets.order_by("metric", "cycle"):
+        view = SlaTarget(
+            **{f.attname: getattr(target, f.attname) for f in SlaTarget._meta.concrete_fields},
+        )
+        view.segments = list(target.segments)
+        if policy is not None and view.state in OPEN_STATES:
+            advance(view, until=now, status=ticket.status, policy=policy, calendar=calendar)
+        breached = view.breached or view.elapsed_seconds > view.target_seconds
+        result.append(
+            {
+                "metric": view.metric,
+                "cycle": view.cycle,
+                "state": view.state,
+                "target_seconds": view.target_seconds,
+                "elapsed_seconds": view.elapsed_seconds,
+                "remaining_seconds": view.target_seconds - view.elapsed_seconds,
+                "started_at": view.started_at,
+                "due_at": target.due_at,
+                "stopped_at": view.stopped_at,
+                "breached": breached,
+                "met": view.state == SlaTarget.State.MET,
+                "intervals": view.segments,
+            }
+        )
+    return result
+
+
+def sla_targets_due_for_breach(now: dt.datetime):
+    return SlaTarget.objects.filter(state=SlaTarget.State.RUNNING, due_at__lte=now, breach_notified_at__isnull=True)
+
+
+def sla_targets_due_for_warning(now: dt.datetime):
+    return SlaTarget.objects.filter(
+        Q(state=SlaTarget.State.RUNNING), warn_at__lte=now, warned_at__isnull=True, breached=False
+    )
