@@ -12,11 +12,17 @@ class UserFactory(DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("email",)
+        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"staff{n}@example.com")
     full_name = factory.Faker("name")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+
+    @factory.post_generation
+    def password(obj, create, extracted, **kwargs):
+        obj.set_password(extracted or "correct horse battery staple")
+        if create:
+            obj.save(update_fields=["password"])
 
 
 class CustomerFactory(DjangoModelFactory):

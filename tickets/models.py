@@ -279,3 +279,43 @@ class SlaTarget(models.Model):
 
     def __str__(self):
         return f"{self.get_metric_display()} of ticket {self.ticket_id}"
+
+
+class FlagRule(models.Model):
+    """When a ticket is opened or escalated for a matching customer, flag it to the customer's CSM."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    on_open = models.BooleanField("when opened", default=True)
+    on_escalation = models.BooleanField("when escalated", default=True)
+    # Conditions (all that are set must match; an empty list or null matches anything).
+    lifecycle_stages = models.JSONField(default=list, blank=True, help_text='e.g. ["onboarding", "at_risk"]')
+    tiers = models.JSONField(default=list, blank=True)
+    priorities = models.JSONField(default=list, blank=True, help_text='e.g. ["urgent"]')
+    renewal_within_days = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TicketFlag(models.Model):
+    """A ticket flagged to a CSM by a rule: once per ticket, rule and trigger."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="flags")
+    rule = models.ForeignKey(FlagRule, null=True, on_delete=models.SET_NULL, related_name="+")
+    trigger = models.CharField(max_length=20)  # opened | escalated:<level>
+    notified = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "rule", "trigger"], name="tickets_flag_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.ticket_id} flagged ({self.trigger})"
