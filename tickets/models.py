@@ -158,6 +158,9 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
     public_staff_replies = models.PositiveIntegerField(default=0)
+    # Business seconds (the SLA calendar, pauses excluded), set when the clock stops: the metrics aggregate these.
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
     # Denormalised from the SLA targets for the queue: the earliest due time of a running target.
     next_sla_due_at = models.DateTimeField(null=True, blank=True)
 
@@ -249,7 +252,9 @@ class SlaTarget(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="sla_targets")
     metric = models.CharField(max_length=20, choices=Metric.choices)
     cycle = models.PositiveIntegerField(default=1, help_text="Next-reply targets restart on each customer message.")
-    target_seconds = models.PositiveIntegerField()
+    target_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: measured for the metrics, with no target to meet."
+    )
     started_at = models.DateTimeField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
     # The clock so far: business seconds counted up to `counted_until`, frozen once counted.

@@ -74,6 +74,7 @@ def _set_status(ticket: Ticket, new: str, at: dt.datetime, actor, reason: str = 
     elif old == Status.SOLVED:
         ticket.reopen_count += 1
         ticket.solved_at = None
+        ticket.resolution_seconds = None
         sla_resume(ticket, SlaTarget.Metric.RESOLUTION, at)
         _send_on_commit(signals.ticket_reopened, ticket)
     ticket.save()
@@ -331,9 +332,8 @@ def ticket_update(*, ticket: Ticket, actor=None, at: dt.datetime | None = None, 
         ticket.sla_policy = policy
         for target in ticket.sla_targets.filter(state__in=["running", "paused"]):
             minutes = getattr(policy, f"{target.metric}_minutes", None) if policy else None
-            if minutes:
-                target.target_seconds = minutes * 60
-                target.save(update_fields=["target_seconds"])
+            target.target_seconds = minutes * 60 if minutes else None
+            target.save(update_fields=["target_seconds"])
     ticket.save()
     sla_refresh(ticket, at)
     timeline_record(

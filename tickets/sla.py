@@ -29,7 +29,8 @@ PAUSE_REASONS = {
     Status.CLOSED: "closed",
 }
 OPEN_STATES = (SlaTarget.State.RUNNING, SlaTarget.State.PAUSED)
-MAX_SEGMENTS = 500  # older segments are merged into one summary line beyond this
+MAX_SEGMENTS = 500
+ALWAYS = Calendar.twenty_four_seven("UTC")  # older segments are merged into one summary line beyond this
 
 
 def calendar_from_model(calendar: BusinessCalendar) -> Calendar:
@@ -122,7 +123,11 @@ def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calen
             if lo > cursor:
                 _append(segments, cursor, lo, False, _closed_reason(calendar, cursor))
             seconds = int((hi - lo).total_seconds())
-            if not target.breached and target.elapsed_seconds + seconds > target.target_seconds:
+            if (
+                target.target_seconds is not None
+                and not target.breached
+                and target.elapsed_seconds + seconds > target.target_seconds
+            ):
                 target.breached = True
                 target.due_at = lo + dt.timedelta(seconds=target.target_seconds - target.elapsed_seconds)
             target.elapsed_seconds += seconds
@@ -135,9 +140,10 @@ def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calen
 
 
 def _ticket_context(ticket: Ticket):
+    """The ticket's policy and calendar; a ticket no policy matches is measured on a 24/7 UTC clock."""
     policy = ticket.sla_policy
     if policy is None:
-        return None, None
+        return None, ALWAYS
     calendar = BusinessCalendar.objects.prefetch_related("opening_hours", "holidays").get(pk=policy.calendar_id)
     return policy, calendar_from_model(calendar)
 
@@ -145,23 +151,23 @@ def _ticket_context(ticket: Ticket):
 def sla_checkpoint(ticket: Ticket, at: dt.datetime, *, status: str | None = None) -> None:
     """Count every open target of the ticket up to `at` under `status` (default: the ticket's current)."""
     policy, calendar = _ticket_context(ticket)
-    if policy is None:
-        return
     for target in ticket.sla_targets.filter(state__in=OPEN_STATES):
         advance(target, until=at, status=status or ticket.status, policy=policy, calendar=calendar)
         target.save(update_fields=["elapsed_seconds", "counted_until", "segments", "breached", "due_at"])
 
 
 def sla_start(ticket: Ticket, metric: str, at: dt.datetime, *, cycle: int = 1) -> SlaTarget | None:
+    """Start a clock. First response and resolution are always measured (for the metrics), with or without a
+    target; next reply only when the policy sets one."""
     policy = ticket.sla_policy
     minutes = getattr(policy, f"{metric}_minutes", None) if policy else None
-    if not minutes:
+    if not minutes and metric == SlaTarget.Metric.NEXT_REPLY:
         return None
     target, _ = SlaTarget.objects.get_or_create(
         ticket=ticket,
         metric=metric,
         cycle=cycle,
-        defaults={"target_seconds": minutes * 60, "started_at": at, "counted_until": at},
+        defaults={"target_seconds": minutes * 60 if minutes else None, "started_at": at, "counted_until": at},
     )
     return target
 
@@ -171,11 +177,17 @@ def sla_stop(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None:
     target = ticket.sla_targets.filter(metric=metric, state__in=OPEN_STATES).order_by("-cycle").first()
     if target is None:
         return None
-    breached = target.breached or target.elapsed_seconds > target.target_seconds
+    breached = target.breached or (target.target_seconds is not None and target.elapsed_seconds > target.target_seconds)
     target.state = SlaTarget.State.BREACHED if breached else SlaTarget.State.MET
     target.breached = breached
     target.stopped_at = at
     target.save(update_fields=["state", "breached", "stopped_at"])
+    if metric == SlaTarget.Metric.FIRST_RESPONSE:
+        Ticket.objects.filter(pk=ticket.pk).update(first_response_seconds=target.elapsed_seconds)
+        ticket.first_response_seconds = target.elapsed_seconds
+    elif metric == SlaTarget.Metric.RESOLUTION:
+        Ticket.objects.filter(pk=ticket.pk).update(resolution_seconds=target.elapsed_seconds)
+        ticket.resolution_seconds = target.elapsed_seconds
     return target
 
 
@@ -195,20 +207,21 @@ def sla_resume(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None
 def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
     """Set open targets running or paused for the ticket's status; recompute due/warn from what remains."""
     policy, calendar = _ticket_context(ticket)
-    if policy is None:
-        Ticket.objects.filter(pk=ticket.pk).update(next_sla_due_at=None)
-        return
     paused = pause_reason(ticket.status, policy) is not None
     for target in ticket.sla_targets.filter(state__in=OPEN_STATES):
         target.state = SlaTarget.State.PAUSED if paused else SlaTarget.State.RUNNING
-        if paused:
+        if target.target_seconds is None:
+            target.due_at = target.warn_at = None
+        elif paused:
             target.due_at = None if not target.breached else target.due_at
             target.warn_at = None
         else:
             remaining = target.target_seconds - target.elapsed_seconds
             if remaining > 0:
                 target.due_at = calendar.add_business_seconds(target.counted_until, remaining)
-            warn_left = target.target_seconds * policy.warn_at_percent // 100 - target.elapsed_seconds
+            warn_left = target.target_seconds * (policy.warn_at_percent if policy else 80) // 100 - (
+                target.elapsed_seconds
+            )
             target.warn_at = (
                 calendar.add_business_seconds(target.counted_until, warn_left)
                 if warn_left > 0
@@ -236,9 +249,9 @@ def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
             **{f.attname: getattr(target, f.attname) for f in SlaTarget._meta.concrete_fields},
         )
         view.segments = list(target.segments)
-        if policy is not None and view.state in OPEN_STATES:
+        if view.state in OPEN_STATES:
             advance(view, until=now, status=ticket.status, policy=policy, calendar=calendar)
-        breached = view.breached or view.elapsed_seconds > view.target_seconds
+        breached = view.breached or (view.target_seconds is not None and view.elapsed_seconds > view.target_seconds)
         result.append(
             {
                 "metric": view.metric,
@@ -246,12 +259,14 @@ def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
                 "state": view.state,
                 "target_seconds": view.target_seconds,
                 "elapsed_seconds": view.elapsed_seconds,
-                "remaining_seconds": view.target_seconds - view.elapsed_seconds,
+                "remaining_seconds": (
+                    view.target_seconds - view.elapsed_seconds if view.target_seconds is not None else None
+                ),
                 "started_at": view.started_at,
                 "due_at": target.due_at,
                 "stopped_at": view.stopped_at,
                 "breached": breached,
-                "met": view.state == SlaTarget.State.MET,
+                "met": view.state == SlaTarget.State.MET and view.target_seconds is not None,
                 "intervals": view.segments,
             }
         )

@@ -29,8 +29,13 @@ def setup(standard_policy, contact_factory, make_staff):
 
 def open_ticket(requester, agent, at, **kw):
     return ticket_create(
-        customer=requester.customer, requester=requester, subject="Broken", body="It broke", assignee=agent,
-        created_at=at, **kw,
+        customer=requester.customer,
+        requester=requester,
+        subject="Broken",
+        body="It broke",
+        assignee=agent,
+        created_at=at,
+        **kw,
     )
 
 

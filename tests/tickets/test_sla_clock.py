@@ -163,3 +163,29 @@ def test_requester_must_belong_to_customer(standard_policy, requester, customer_
     with pytest.raises(ValidationError) as err:
         ticket_create(customer=customer_factory(), requester=requester, subject="x", body="y")
     assert "requester" in err.value.message_dict
+
+
+@pytest.mark.django_db
+def test_tickets_without_a_policy_are_measured_but_never_breach(paris_office, requester):
+    ticket = open_ticket(requester, paris(2026, 11, 23, 9))
+    assert ticket.sla_policy is None
+    ticket_change_status(ticket=ticket, status="pending", at=paris(2026, 11, 23, 10))
+    ticket_customer_message(ticket=ticket, contact=requester, body="More info", at=paris(2026, 11, 23, 12))
+    ticket_reply(ticket=ticket, body="Thanks", at=paris(2026, 11, 23, 12, 30), send_email=False)
+    ticket_change_status(ticket=ticket, status="solved", at=paris(2026, 11, 23, 13))
+    ticket.refresh_from_db()
+    # 24/7 clock, 2 h pending excluded: first response 1 h 30, resolution 2 h.
+    assert (ticket.first_response_seconds, ticket.resolution_seconds) == (90 * 60, 120 * 60)
+    assert not SlaTarget.objects.filter(ticket=ticket, breached=True).exists()
+    assert Ticket.objects.get(pk=ticket.pk).next_sla_due_at is None
+
+
+@pytest.mark.django_db
+def test_reopen_clears_resolution_until_solved_again(standard_policy, requester):
+    ticket = open_ticket(requester, paris(2026, 11, 23, 9))
+    ticket_change_status(ticket=ticket, status="solved", at=paris(2026, 11, 23, 10))
+    assert Ticket.objects.get(pk=ticket.pk).resolution_seconds == 3600
+    ticket_customer_message(ticket=ticket, contact=requester, body="No", at=paris(2026, 11, 23, 11))
+    assert Ticket.objects.get(pk=ticket.pk).resolution_seconds is None
+    ticket_change_status(ticket=ticket, status="solved", at=paris(2026, 11, 23, 11, 30))
+    assert Ticket.objects.get(pk=ticket.pk).resolution_seconds == 90 * 60
