@@ -33,10 +33,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "simple_history",
+    "accounts",  # before allauth: its templates override allauth's
     "allauth",
     "allauth.account",
     "allauth.mfa",
-    "accounts",
     "crm",
     "tickets",
     "success",
@@ -90,8 +90,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth (django-allauth, email as login, MFA) ---------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's backends, refusing service accounts (API key identities) any interactive login.
+    "accounts.backends.StaffModelBackend",
+    "accounts.backends.StaffAuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -108,6 +109,7 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 ACCOUNT_ADAPTER = "accounts.adapters.StaffAccountAdapter"  # staff accounts are created by admins, no sign-up
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # staff-only site: no "you have no account" mails to strangers
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Customer Success CRM")
 
@@ -225,3 +227,6 @@ LOGGING = {
 
 # --- Tickets ----------------------------------------------------------------------------------
 TICKETS_AUTO_CLOSE_DAYS = env.int("TICKETS_AUTO_CLOSE_DAYS", default=4)
+TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# The address customers write to; mail from it (or from DEFAULT_FROM_EMAIL) is a loop and never becomes a ticket.
+SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.com")
