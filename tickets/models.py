@@ -324,3 +324,60 @@ class TicketFlag(models.Model):
 
     def __str__(self):
         return f"{self.ticket_id} flagged ({self.trigger})"
+
+
+def attachment_path(instance, filename):
+    import uuid
+
+    # Never the sender's file name on disk: a random name, the original kept in `filename`.
+    return f"attachments/{instance.message.ticket_id}/{uuid.uuid4().hex}"
+
+
+class TicketAttachment(models.Model):
+    message = models.ForeignKey(TicketMessage, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=150, default="application/octet-stream")
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.filename
+
+
+class InboundEmail(models.Model):
+    """A received email, stored raw before anything else so nothing a customer sent is lost."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received (not processed yet)"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (auto-reply, bounce, loop or duplicate)"
+        UNMATCHED = "unmatched", "Unmatched (needs triage)"
+        FAILED = "failed", "Failed (kept for retry)"
+
+    raw = models.BinaryField()
+    source = models.CharField(max_length=50, default="api", help_text="api, file, or the email provider")
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    reason = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=300, blank=True, db_index=True)
+    from_email = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ticket_message = models.ForeignKey(
+        TicketMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_ticket = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "-received_at"], name="tickets_inbound_status_idx")]
+
+    def __str__(self):
+        return f"{self.from_email}: {self.subject}"

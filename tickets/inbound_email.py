@@ -1,0 +1,322 @@
+"""Inbound email: raw message first, then parsed into a ticket, a threaded reply, or the unmatched queue.
+
+    inbound_email_receive(raw, source)   stores the raw bytes (committed on their own), then processes them
+    inbound_email_process(inbound)       parse -> drop loops and duplicates -> thread or open -> attachments
+
+A message that fails to parse or process keeps its raw bytes with status "failed" and the error, and can be
+processed again (admin action, `ingest_email --retry-failed`).
+"""
+
+import email
+import email.policy
+import html
+import logging
+import re
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+
+import nh3
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import Contact, Customer
+from crm.services import contact_create, normalize_email
+from tickets.models import Channel, InboundEmail, Ticket, TicketAttachment, TicketMessage
+from tickets.services import ticket_create, ticket_customer_message
+
+logger = logging.getLogger(__name__)
+
+REPLY_MARKER = "##- Please type your reply above this line -##"
+REFERENCE_RE = re.compile(r"\[#(\d+)\]")
+MSGID_RE = re.compile(r"<[^<>\s]+>")
+LOOP_SENDERS = {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply", "bounce"}
+QUOTE_HEADERS = [
+    re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.S),
+    re.compile(r"^\s*Le\b.{0,300}\ba écrit\s*:\s*$", re.S),
+    re.compile(r"^\s*Am\b.{0,300}\bschrieb\b.{0,200}:\s*$", re.S),
+    re.compile(r"^-{2,}\s*Original Message\s*-{2,}\s*$", re.I),
+    re.compile(r"^_{10,}\s*$"),
+    re.compile(r"^From:\s.+$"),
+]
+FORWARD_RE = re.compile(r"-{5,}\s*Forwarded message\s*-{5,}.*?^From:\s*(?P<from>.+?)$", re.S | re.M | re.I)
+
+
+class NotAnEmail(ValidationError):
+    pass
+
+
+def parse(raw: bytes) -> EmailMessage:
+    if not raw or not raw.strip():
+        raise NotAnEmail("The message is empty.")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if not message.keys() or (not message.get("From") and not message.get("Message-ID")):
+        raise NotAnEmail("This is not an RFC 822 message: it has no From or Message-ID header.")
+    if message.defects and not message.get("From"):
+        raise NotAnEmail(f"This is not an RFC 822 message: {message.defects[0].__class__.__name__}.")
+    return message
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        return str(message.get(name, "") or "").strip()
+    except (ValueError, TypeError, IndexError):  # malformed encoded words
+        raw = message.get_all(name) or [""]
+        return str(raw[0]).strip()
+
+
+def _own_addresses() -> set[str]:
+    return {
+        normalize_email(parseaddr(addr)[1])
+        for addr in (settings.DEFAULT_FROM_EMAIL, settings.SERVER_EMAIL, settings.SUPPORT_EMAIL)
+        if addr
+    }
+
+
+def loop_reason(message: EmailMessage, sender: str) -> str | None:
+    """Why this message must never create a ticket or a reply (None: it may)."""
+    auto = _header(message, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = _header(message, "Precedence").lower()
+    if precedence in {"bulk", "junk", "list", "auto_reply"}:
+        return f"Precedence: {precedence}"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply"):
+        if message.get(name):
+            return f"{name} header"
+    if _header(message, "X-Auto-Response-Suppress").lower() in {"all", "oof"} and _header(
+        message, "X-MS-Exchange-Generated-Message-Source"
+    ):
+        return "Exchange auto-response"
+    if message.get_content_type() == "multipart/report":
+        return "delivery status report (bounce)"
+    local = sender.split("@")[0] if sender else ""
+    if not sender or local in LOOP_SENDERS:
+        return f"sent by {sender or 'an empty sender'}"
+    if sender in _own_addresses():
+        return "sent from our own address (mail loop)"
+    if _header(message, "Return-Path") == "<>":
+        return "null return path (bounce)"
+    return None
+
+
+def _decode(part) -> str:
+    try:
+        content = part.get_content()
+        return content if isinstance(content, str) else content.decode("utf-8", "replace")
+    except (LookupError, UnicodeError, KeyError, AssertionError):
+        payload = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "latin-1"
+        try:
+            return payload.decode(charset, "replace")
+        except LookupError:
+            return payload.decode("latin-1", "replace")
+
+
+def html_to_text(markup: str) -> str:
+    markup = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", markup)
+    markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>|</h\d>", "\n", markup)
+    text = html.unescape(nh3.clean(markup, tags=set()))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
+
+
+def sanitize_html(markup: str) -> str:
+    return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
+
+
+def bodies(message: EmailMessage) -> tuple[str, str]:
+    """(text, sanitised html) of the message; text derived from the HTML when there is no text part."""
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    markup = _decode(html_part) if html_part is not None else ""
+    text = _decode(text_part) if text_part is not None else html_to_text(markup)
+    return text.replace("\r\n", "\n"), sanitize_html(markup) if markup else ""
+
+
+def trim_quoted(text: str) -> str:
+    """The new part of a reply: cut at our reply marker, a quote header ("On ... wrote:"), or trailing quotes."""
+    if REPLY_MARKER in text:
+        text = text.split(REPLY_MARKER)[0]
+    lines = text.splitlines()
+    cut = len(lines)
+    for i, line in enumerate(lines):
+        window = " ".join(lines[i : i + 3]) if line.strip().startswith(("On ", "Le ", "Am ")) else line
+        if any(p.match(window) for p in QUOTE_HEADERS) and i > 0:
+            cut = i
+            break
+    lines = lines[:cut]
+    while lines and (lines[-1].startswith(">") or not lines[-1].strip()):
+        lines.pop()
+    trimmed = "\n".join(lines).strip()
+    return trimmed or text.strip()
+
+
+def attachments(message: EmailMessage):
+    for part in message.iter_attachments():
+        filename = part.get_filename() or "attachment"
+        payload = part.get_payload(decode=True)
+        if payload is None:  # e.g. an attached message/rfc822
+            payload = part.as_bytes() if hasattr(part, "as_bytes") else b""
+            filename = filename if filename != "attachment" else "forwarded-message.eml"
+        yield filename[:255], part.get_content_type(), payload
+
+
+def _references(message: EmailMessage) -> list[str]:
+    ids = MSGID_RE.findall(_header(message, "In-Reply-To")) + MSGID_RE.findall(_header(message, "References"))
+    return list(dict.fromkeys(ids))
+
+
+def _thread(message: EmailMessage, sender: str) -> Ticket | None:
+    refs = _references(message)
+    if refs:
+        found = (
+            TicketMessage.objects.filter(email_message_id__in=refs)
+            .select_related("ticket")
+            .order_by("-created_at")
+            .first()
+        )
+        if found is not None:
+            return found.ticket
+    match = REFERENCE_RE.search(_header(message, "Subject"))
+    if match:
+        ticket = Ticket.objects.filter(pk=int(match.group(1))).select_related("customer").first()
+        # The reference alone is guessable: only a contact of that customer may thread by it.
+        if ticket is not None and Contact.objects.filter(customer=ticket.customer, email=sender).exists():
+            return ticket
+    return None
+
+
+def _contact_for(sender: str, customer: Customer | None = None) -> Contact | None:
+    contacts = Contact.objects.filter(email=sender).select_related("customer")
+    if customer is not None:
+        contacts = contacts.filter(customer=customer)
+    contact = contacts.order_by("-updated_at").first()
+    if contact is not None:
+        return contact
+    domain = sender.split("@")[-1]
+    matches = (
+        Customer.objects.filter(domain=domain)
+        if customer is None
+        else Customer.objects.filter(pk=customer.pk, domain=domain)
+    )
+    owner = matches.order_by("-updated_at").first()
+    if owner is None:
+        return None
+    return contact_create(customer=owner, email=sender, role="end_user")
+
+
+def _forwarded_sender(text: str) -> str | None:
+    match = FORWARD_RE.search(text)
+    if not match:
+        return None
+    return normalize_email(parseaddr(match.group("from"))[1]) or None
+
+
+def _store_attachments(message: EmailMessage, ticket_message: TicketMessage) -> list[str]:
+    skipped = []
+    limit = settings.TICKETS_ATTACHMENT_MAX_BYTES
+    for filename, content_type, payload in attachments(message):
+        if len(payload) > limit:
+            skipped.append(f"{filename} ({len(payload)} bytes) is over the {limit}-byte limit; kept in the raw email")
+            continue
+        attachment = TicketAttachment(
+            message=ticket_message, filename=filename, content_type=content_type[:150], size=len(payload)
+        )
+        attachment.file.save("upload", ContentFile(payload), save=False)
+        attachment.save()
+    return skipped
+
+
+def inbound_email_receive(*, raw: bytes, source: str = "api") -> InboundEmail:
+    """Store the raw message (committed even if processing fails), then process it."""
+    inbound = InboundEmail.objects.create(raw=raw, source=source[:50])
+    return inbound_email_process(inbound=inbound)
+
+
+def inbound_email_process(*, inbound: InboundEmail) -> InboundEmail:
+    if inbound.status not in (InboundEmail.Status.RECEIVED, InboundEmail.Status.FAILED):
+        return inbound
+    InboundEmail.objects.filter(pk=inbound.pk).update(attempts=inbound.attempts + 1)
+    inbound.attempts += 1
+    try:
+        with transaction.atomic():
+            _process(inbound)
+    except Exception as exc:
+        inbound.status = InboundEmail.Status.FAILED
+        inbound.error = f"{type(exc).__name__}: {exc}"[:5000]
+        if isinstance(exc, NotAnEmail):
+            inbound.reason = "not an RFC 822 message"
+        else:
+            logger.exception("inbound email %s failed", inbound.pk)
+    inbound.processed_at = timezone.now()
+    inbound.save()
+    return inbound
+
+
+def _finish(inbound: InboundEmail, status: str, reason: str = "") -> None:
+    inbound.status, inbound.reason, inbound.error = status, reason[:300], ""
+
+
+def _process(inbound: InboundEmail) -> None:
+    message = parse(bytes(inbound.raw))
+    sender = normalize_email(parseaddr(_header(message, "From"))[1])
+    inbound.message_id = (MSGID_RE.findall(_header(message, "Message-ID")) or [""])[0][:300]
+    inbound.from_email = sender[:254]
+    inbound.subject = _header(message, "Subject")[:300]
+    reason = loop_reason(message, sender)
+    if reason:
+        return _finish(inbound, InboundEmail.Status.IGNORED, reason)
+    if inbound.message_id and (
+        TicketMessage.objects.filter(email_message_id=inbound.message_id).exists()
+        or InboundEmail.objects.filter(message_id=inbound.message_id, status=InboundEmail.Status.PROCESSED)
+        .exclude(pk=inbound.pk)
+        .exists()
+    ):
+        return _finish(inbound, InboundEmail.Status.IGNORED, f"duplicate of {inbound.message_id}")
+    text, markup = bodies(message)
+    ticket = _thread(message, sender)
+    if ticket is not None:
+        contact = _contact_for(sender, customer=ticket.customer)
+        if contact is None:
+            return _finish(inbound, InboundEmail.Status.UNMATCHED, f"{sender} is not a contact of {ticket.customer}")
+        body = trim_quoted(text) or "(empty message)"
+        ticket_message = ticket_customer_message(
+            ticket=ticket,
+            contact=contact,
+            body=body,
+            body_html=markup,
+            channel=Channel.EMAIL,
+            email_message_id=inbound.message_id,
+        )
+        inbound.created_ticket = ticket_message.ticket_id != ticket.pk  # a follow-up of a closed ticket
+    else:
+        forwarded = _forwarded_sender(text) if _is_staff(sender) else None
+        contact = _contact_for(forwarded or sender)
+        if contact is None:
+            return _finish(inbound, InboundEmail.Status.UNMATCHED, f"no customer matches {forwarded or sender}")
+        opened = ticket_create(
+            customer=contact.customer,
+            requester=contact,
+            subject=inbound.subject or "(no subject)",
+            body=text.strip() or "(empty message)",
+            body_html=markup,
+            channel=Channel.EMAIL,
+            email_message_id=inbound.message_id,
+        )
+        ticket_message = opened.messages.get()
+        inbound.created_ticket = True
+    skipped = _store_attachments(message, ticket_message)
+    inbound.ticket_id, inbound.ticket_message = ticket_message.ticket_id, ticket_message
+    _finish(inbound, InboundEmail.Status.PROCESSED, "; ".join(skipped))
+
+
+def _is_staff(sender: str) -> bool:
+    from accounts.models import User
+
+    return User.objects.filter(email__iexact=sender, is_staff=True, is_active=True).exists()
+
+
+def addresses(header_value: str) -> list[str]:
+    return [normalize_email(addr) for _, addr in getaddresses([header_value]) if addr]
