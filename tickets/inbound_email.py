@@ -25,11 +25,10 @@ from django.utils import timezone
 from crm.models import Contact, Customer
 from crm.services import contact_create, normalize_email
 from tickets.models import Channel, InboundEmail, Ticket, TicketAttachment, TicketMessage
-from tickets.services import ticket_create, ticket_customer_message
+from tickets.services import REPLY_MARKER, ticket_create, ticket_customer_message
 
 logger = logging.getLogger(__name__)
 
-REPLY_MARKER = "##- Please type your reply above this line -##"
 REFERENCE_RE = re.compile(r"\[#(\d+)\]")
 MSGID_RE = re.compile(r"<[^<>\s]+>")
 LOOP_SENDERS = {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply", "bounce"}
@@ -102,7 +101,14 @@ def loop_reason(message: EmailMessage, sender: str) -> str | None:
     return None
 
 
+LATIN1_ALIASES = {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "iso_8859-1", "l1"}
+
+
 def _decode(part) -> str:
+    charset = (part.get_content_charset() or "").lower()
+    if charset in LATIN1_ALIASES:
+        # As browsers do (WHATWG): mail labelled Latin-1 is really Windows-1252 (€, curly quotes, dashes).
+        return (part.get_payload(decode=True) or b"").decode("cp1252", "replace")
     try:
         content = part.get_content()
         return content if isinstance(content, str) else content.decode("utf-8", "replace")
@@ -118,7 +124,7 @@ def _decode(part) -> str:
 def html_to_text(markup: str) -> str:
     markup = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", markup)
     markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>|</h\d>", "\n", markup)
-    text = html.unescape(nh3.clean(markup, tags=set()))
+    text = html.unescape(nh3.clean(markup, tags=set())).replace("\xa0", " ")
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
 
 
@@ -142,8 +148,12 @@ def trim_quoted(text: str) -> str:
     lines = text.splitlines()
     cut = len(lines)
     for i, line in enumerate(lines):
-        window = " ".join(lines[i : i + 3]) if line.strip().startswith(("On ", "Le ", "Am ")) else line
-        if any(p.match(window) for p in QUOTE_HEADERS) and i > 0:
+        if i == 0:
+            continue
+        windows = (
+            [" ".join(lines[i : i + n]) for n in (1, 2, 3)] if line.strip()[:3] in ("On ", "Le ", "Am ") else [line]
+        )
+        if any(p.match(w) for p in QUOTE_HEADERS for w in windows):
             cut = i
             break
     lines = lines[:cut]

@@ -23,6 +23,7 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.CLOSED: set(),
 }
 MAX_BODY = 100_000
+REPLY_MARKER = "##- Please type your reply above this line -##"
 
 
 def _send_on_commit(signal, ticket: Ticket, **kwargs) -> None:
@@ -164,7 +165,7 @@ def _reply_email(ticket: Ticket, message: TicketMessage) -> None:
         kind="ticket_reply",
         to_email=ticket.requester.email,
         subject=f"Re: {ticket.subject} {ticket.reference}",
-        text_body=message.body_text,
+        text_body=f"{REPLY_MARKER}\n\n{message.body_text}",
         html_body=message.body_html,
         customer=ticket.customer,
         contact=ticket.requester,
