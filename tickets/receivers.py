@@ -1,3 +1,4 @@
+from anymail.signals import inbound
 from django.dispatch import receiver
 
 from tickets import signals
@@ -12,3 +13,11 @@ def flag_on_open(sender, ticket, **kwargs):
 @receiver(signals.ticket_escalated, dispatch_uid="tickets.flag_on_escalation")
 def flag_on_escalation(sender, ticket, level, **kwargs):
     ticket_flag_evaluate(ticket=ticket, trigger=f"escalated:{level}")
+
+
+@receiver(inbound, dispatch_uid="tickets.anymail_inbound")
+def anymail_inbound(sender, event, esp_name, **kwargs):
+    """An email provider's inbound webhook: the raw message goes through the same path as every other."""
+    from tickets.inbound_email import inbound_email_receive
+
+    inbound_email_receive(raw=event.message.as_bytes(), source=f"anymail:{esp_name}"[:50])

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "import_export",
+    "anymail",
     "simple_history",
     "accounts",  # before allauth: its templates override allauth's
     "allauth",
@@ -231,3 +232,7 @@ TICKETS_AUTO_CLOSE_DAYS = env.int("TICKETS_AUTO_CLOSE_DAYS", default=4)
 TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # The address customers write to; mail from it (or from DEFAULT_FROM_EMAIL) is a loop and never becomes a ticket.
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.com")
+
+# Email provider webhooks (django-anymail): inbound mail and delivery tracking. Served only when a secret is set,
+# as HTTP basic auth "user:password" that the provider is configured with.
+ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default="")}
