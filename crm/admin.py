@@ -1,0 +1,540 @@
+"""The admin CSMs and support agents work in. Thin over the services: every write goes through crm.services
+(timeline, history and permission rules apply), every list stays fast at 100,000 customers."""
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import smart_split, unescape_string_literal
+from import_export.admin import ImportExportModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from crm.admin_changelist import FastChangelistMixin, MineFilter, OwnerFilter
+from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
+from crm.models import Contact, Customer, Heartbeat, Note, OutboundEmail, TimelineEvent
+from crm.outbound_email import email_resend
+from crm.resources import ContactResource, CustomerResource
+from crm.services import (
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    contact_create,
+    contact_delete,
+    contact_update,
+    customer_create,
+    customer_update,
+    note_create,
+)
+
+admin.site.site_header = "Customer Success CRM"
+admin.site.site_title = "Customer Success CRM"
+admin.site.index_title = "Customer Success CRM administration"
+
+COMMERCIALS_PERMISSION = "crm.change_customer_commercials"
+LATEST_EVENTS = 20
+LATEST_NOTES = 20
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def copy_saved(obj, saved) -> None:
+    """Make the admin's instance the row the service saved (pk, normalised values)."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def form_changes(request, form) -> list[str]:
+    """The fields to send to an update service: the edited ones; every field when reverting to a version
+    (that form starts from the old version, so "changed" would mean changed relative to it)."""
+    if getattr(request, "_crm_reverting", False):
+        return list(form.cleaned_data)
+    return list(form.changed_data)
+
+
+def _local(dt) -> str:
+    return date_format(timezone.localtime(dt), "DATETIME_FORMAT")
+
+
+class CustomerFilter(admin.SimpleListFilter):
+    """`?customer=<id>`: one customer's rows (linked from the customer page); never lists customers."""
+
+    title = "customer"
+    parameter_name = "customer"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if not value:
+            return []
+        customer = Customer.objects.filter(pk=value).only("name").first() if value.isdigit() else None
+        return [(value, customer.name if customer else f"#{value}")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(customer_id=int(value))
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by the system: viewable, never added, changed or deleted in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ServiceImportExportMixin:
+    """django-import-export through the services: all-or-nothing imports, permission-aware buttons."""
+
+    import_template_name = "admin/crm/import.html"
+
+    def has_import_permission(self, request):
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def has_export_permission(self, request):
+        return self.has_view_or_change_permission(request)
+
+    def get_import_data_kwargs(self, **kwargs):
+        kwargs = super().get_import_data_kwargs(**kwargs)
+        # One invalid row (even one that only fails at confirm time) rolls back the whole file.
+        kwargs["rollback_on_validation_errors"] = True
+        return kwargs
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            messages.error(request, "Import failed, nothing was written. " + describe_import_errors(result))
+            return HttpResponseRedirect(reverse("admin:{}_{}_import".format(*self.get_model_info())))
+        return super().process_result(result, request)
+
+
+def describe_import_errors(result, limit: int = 10) -> str:
+    problems = [f"Error: {error.error}" for error in result.base_errors]
+    for number, errors in result.row_errors():
+        problems += [f"Row {number}: {error.error}" for error in errors]
+    for row in result.invalid_rows:
+        for field, field_messages in row.error_dict.items():
+            label = "" if field == "__all__" else f"{field}: "
+            problems += [f"Row {row.number}: {label}{message}" for message in field_messages]
+    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+    return "; ".join(problems[:limit]) + more
+
+
+# --- Customers ---------------------------------------------------------------------------------
+
+
+class MyCustomersFilter(MineFilter):
+    title = "my customers"
+    label = "My customers"
+
+
+class ContactForm(forms.ModelForm):
+    """The one-primary-contact rule is the service's: it makes this contact the primary one and unsets the
+    previous one, so the form must not reject "primary" just because another contact is primary now."""
+
+    def _get_validation_exclusions(self):
+        exclusions = super()._get_validation_exclusions()
+        exclusions.add("is_primary")
+        return exclusions
+
+
+class ContactInline(ServiceErrorsInlineMixin, admin.TabularInline):
+    model = Contact
+    form = ContactForm
+    fields = ("email", "first_name", "last_name", "role", "is_primary", "phone", "timezone")
+    extra = 0
+    show_change_link = True
+
+
+class AddNoteInline(ServiceErrorsInlineMixin, admin.StackedInline):
+    """An empty form to add a note (written by note_create); existing notes show read-only above."""
+
+    model = Note
+    fields = ("body",)
+    extra = 1
+    can_delete = False
+    verbose_name = "new note"
+    verbose_name_plural = "add a note"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
+
+
+@admin.register(Customer)
+class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin,
+                    ImportExportModelAdmin, SimpleHistoryAdmin):
+    list_display = ("name", "domain", "lifecycle_stage", "tier", "owner", "arr", "renewal_date")
+    list_select_related = ("owner",)
+    list_filter = (MyCustomersFilter, "lifecycle_stage", "tier", OwnerFilter)
+    sortable_by = ("name", "domain", "arr", "renewal_date")
+    # get_search_results below implements these without duplicate rows (contacts via a subquery).
+    search_fields = ("name", "domain", "external_id", "contacts__email")
+    search_help_text = "Search by name, domain, external id or a contact's email."
+    autocomplete_fields = ("owner",)
+    inlines = (ContactInline, AddNoteInline)
+    resource_classes = (CustomerResource,)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word must match the name, domain, external id (prefix) or a contact's email.
+
+        Django would join contacts and add DISTINCT to the whole query; `pk IN (subquery)` matches the same
+        customers, returns each once, and keeps the changelist's ordering. Domains and contact emails are
+        stored lower case, so a plain LIKE on the lowered word does (cheaper than UPPER(...) LIKE UPPER(...));
+        a complete email address is looked up exactly, on the contact email index.
+        """
+        for bit in smart_split(search_term or ""):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+                bit = unescape_string_literal(bit)
+            bit = bit.strip()
+            if not bit:
+                continue
+            lowered = bit.lower()
+            if EMAIL_ADDRESS.match(lowered):
+                queryset = queryset.filter(pk__in=Contact.objects.filter(email=lowered).values("customer_id"))
+                continue
+            contact_customers = Contact.objects.filter(email__contains=lowered).values("customer_id")
+            queryset = queryset.filter(
+                Q(name__icontains=bit)
+                | Q(domain__contains=lowered)
+                | Q(external_id__startswith=bit)
+                | Q(pk__in=contact_customers)
+            )
+        return queryset, False
+
+    def get_fieldsets(self, request, obj=None):
+        main = (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "domain",
+                    "external_id",
+                    "lifecycle_stage",
+                    "tier",
+                    "owner",
+                    "arr",
+                    "contract_start",
+                    "renewal_date",
+                    "timezone",
+                )
+            },
+        )
+        if obj is None:
+            return [main]
+        return [
+            main,
+            ("Activity", {"fields": ("latest_timeline", "recent_notes")}),
+            ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm(COMMERCIALS_PERMISSION):
+            readonly += ["arr", "owner", "tier"]
+        if obj is not None:
+            readonly += ["latest_timeline", "recent_notes", "created_at", "updated_at"]
+        return readonly
+
+    @admin.display(description="Latest timeline")
+    def latest_timeline(self, obj):
+        events = (
+            TimelineEvent.objects.filter(customer=obj)
+            .select_related("actor")
+            .order_by("-occurred_at", "-id")[:LATEST_EVENTS]
+        )
+        url = reverse("admin:crm_timelineevent_changelist") + f"?customer={obj.pk}"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((_local(e.occurred_at), e.kind, e.summary, e.actor or "system") for e in events),
+        )
+        return format_html(
+            '<table class="crm-timeline"><thead><tr><th>When</th><th>Kind</th><th>Summary</th><th>By</th>'
+            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">Full timeline</a></p>',
+            rows or mark_safe('<tr><td colspan="4">No events yet.</td></tr>'),
+            url,
+        )
+
+    @admin.display(description="Notes")
+    def recent_notes(self, obj):
+        notes = Note.objects.filter(customer=obj).select_related("author").order_by("-created_at", "-id")
+        items = format_html_join(
+            "",
+            "<li><strong>{}</strong> — {}<br>{}</li>",
+            ((_local(n.created_at), n.author or "system", n.body) for n in notes[:LATEST_NOTES]),
+        )
+        url = reverse("admin:crm_note_changelist") + f"?customer={obj.pk}"
+        return format_html(
+            '<ul class="crm-notes">{}</ul><p><a href="{}">All notes</a></p>',
+            items or mark_safe("<li>No notes yet.</li>"),
+            url,
+        )
+
+    def save_model(self, request, obj, form, change):
+        try:
+            if change:
+                data = {f: form.cleaned_data[f] for f in form_changes(request, form) if f in CUSTOMER_FIELDS}
+                if not data:
+                    return
+                saved = customer_update(customer=obj, actor=request.user, **data)
+            else:
+                data = {f: v for f, v in form.cleaned_data.items() if f in CUSTOMER_FIELDS}
+                saved = customer_create(actor=request.user, **data)
+        except (ValidationError, PermissionDenied) as exc:
+            raise ServiceRefused.from_exception(exc) from exc
+        copy_saved(obj, saved)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Contact:
+            save_contacts_formset(request, form.instance, formset)
+        elif formset.model is Note:
+            save_notes_formset(request, form.instance, formset)
+        else:  # pragma: no cover - no other inlines
+            super().save_formset(request, form, formset, change)
+
+    def history_form_view(self, request, *args, **kwargs):
+        # Reverting to a version saves through save_model, i.e. through customer_update.
+        request._crm_reverting = True
+        return self._rerun_with_errors(super().history_form_view, request, *args, **kwargs)
+
+
+def save_contacts_formset(request, customer, formset) -> None:
+    """Inline contact changes through the services: deletions, then changes, then additions."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    deleted = set(formset.deleted_forms)
+
+    def call(index, service, **kwargs):
+        try:
+            return service(actor=request.user, **kwargs)
+        except (ValidationError, PermissionDenied) as exc:
+            raise ServiceRefused.from_exception(exc, prefix=formset.prefix, index=index) from exc
+
+    for index, form in enumerate(formset.forms):
+        if form in deleted and form.instance.pk:
+            call(index, contact_delete, contact=form.instance)
+            formset.deleted_objects.append(form.instance)
+    for index, form in enumerate(formset.initial_forms):
+        if form in deleted or not form.has_changed():
+            continue
+        changed = [f for f in form.changed_data if f in CONTACT_FIELDS]
+        if changed:
+            contact = call(index, contact_update, contact=form.instance,
+                           **{f: form.cleaned_data[f] for f in changed})
+            formset.changed_objects.append((contact, changed))
+    offset = len(formset.initial_forms)
+    for index, form in enumerate(formset.extra_forms, start=offset):
+        if form in deleted or not form.has_changed():
+            continue
+        data = {f: v for f, v in form.cleaned_data.items() if f in CONTACT_FIELDS}
+        formset.new_objects.append(call(index, contact_create, customer=customer, **data))
+
+
+def save_notes_formset(request, customer, formset) -> None:
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for index, form in enumerate(formset.forms):
+        if form.instance.pk or not form.has_changed() or not (form.cleaned_data.get("body") or "").strip():
+            continue
+        try:
+            note = note_create(customer=customer, body=form.cleaned_data["body"], actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            raise ServiceRefused.from_exception(exc, prefix=formset.prefix, index=index) from exc
+        formset.new_objects.append(note)
+
+
+# --- Contacts ----------------------------------------------------------------------------------
+
+
+@admin.register(Contact)
+class ContactAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin,
+                   ImportExportModelAdmin, SimpleHistoryAdmin):
+    list_display = ("email", "full_name", "customer", "role", "is_primary")
+    list_select_related = ("customer",)
+    list_filter = ("role", "is_primary", CustomerFilter)
+    search_fields = ("email", "first_name", "last_name", "customer__name")
+    sortable_by = ("email",)
+    autocomplete_fields = ("customer",)
+    form = ContactForm
+    fields = (
+        "customer",
+        "email",
+        "first_name",
+        "last_name",
+        "role",
+        "is_primary",
+        "phone",
+        "timezone",
+        "unsubscribed_at",
+        "bounced_at",
+        "complained_at",
+    )
+    readonly_fields = ("unsubscribed_at", "bounced_at", "complained_at")
+    resource_classes = (ContactResource,)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("customer")  # a contact does not move between customers
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        try:
+            if change:
+                data = {f: form.cleaned_data[f] for f in form_changes(request, form) if f in CONTACT_FIELDS}
+                if not data:
+                    return
+                saved = contact_update(contact=obj, actor=request.user, **data)
+            else:
+                data = {f: v for f, v in form.cleaned_data.items() if f in CONTACT_FIELDS}
+                saved = contact_create(customer=form.cleaned_data["customer"], actor=request.user, **data)
+        except (ValidationError, PermissionDenied) as exc:
+            raise ServiceRefused.from_exception(exc) from exc
+        copy_saved(obj, saved)
+
+    def delete_model(self, request, obj):
+        contact_delete(contact=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for contact in queryset:
+            contact_delete(contact=contact, actor=request.user)
+
+    def history_form_view(self, request, *args, **kwargs):
+        request._crm_reverting = True
+        return self._rerun_with_errors(super().history_form_view, request, *args, **kwargs)
+
+    def get_ordering(self, request):
+        if request.GET.get(CustomerFilter.parameter_name):
+            return ("-is_primary", "email", "id")
+        return ("-id",)
+
+
+# --- Timeline and notes (written by services only) --------------------------------------------
+
+
+@admin.register(TimelineEvent)
+class TimelineEventAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
+    list_display = ("occurred_at", "customer", "kind", "summary", "actor")
+    list_select_related = ("customer", "actor")
+    list_filter = (CustomerFilter,)
+    sortable_by = ()
+    fields = ("customer", "occurred_at", "kind", "summary", "actor", "source_type", "source_id", "payload")
+
+    def get_ordering(self, request):
+        # One customer's feed: latest first by time, on crm_timeline_latest_idx. The whole table: by id
+        # (insertion order, on the primary key), since there is no index on occurred_at alone.
+        if request.GET.get(CustomerFilter.parameter_name):
+            return ("-occurred_at", "-id")
+        return ("-id",)
+
+
+@admin.register(Note)
+class NoteAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
+    list_display = ("created_at", "customer", "author", "excerpt")
+    list_select_related = ("customer", "author")
+    list_filter = (CustomerFilter,)
+    sortable_by = ()
+    fields = ("customer", "author", "created_at", "body")
+
+    @admin.display(description="Note")
+    def excerpt(self, obj):
+        return obj.body if len(obj.body) <= 120 else obj.body[:119] + "…"
+
+    def get_ordering(self, request):
+        if request.GET.get(CustomerFilter.parameter_name):
+            return ("-created_at", "-id")
+        return ("-id",)
+
+
+# --- Outbound email and the heartbeat ---------------------------------------------------------
+
+
+class EmailKindFilter(admin.SimpleListFilter):
+    """Kinds seen among recent emails (a bounded query; no DISTINCT over the whole table)."""
+
+    title = "kind"
+    parameter_name = "kind"
+    sample = 5000
+
+    def lookups(self, request, model_admin):
+        recent = OutboundEmail.objects.order_by("-id").values_list("kind", flat=True)[: self.sample]
+        kinds = set(recent)
+        if self.value():
+            kinds.add(self.value())
+        return [(kind, kind) for kind in sorted(kinds)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
+    list_display = ("to_email", "subject", "kind", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status", EmailKindFilter, CustomerFilter)
+    ordering = ("-id",)
+    sortable_by = ()
+    actions = ("resend",)
+    fields = (
+        "to_email",
+        "from_email",
+        "subject",
+        "kind",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "claimed_at",
+        "sent_at",
+        "customer",
+        "contact",
+        "message_id",
+        "idempotency_key",
+        "headers",
+        "text_body",
+        "html_body",
+    )
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("crm.change_outboundemail")
+
+    @admin.action(description="Resend failed/unknown emails", permissions=["resend"])
+    def resend(self, request, queryset):
+        retryable = [OutboundEmail.Status.FAILED, OutboundEmail.Status.UNKNOWN]
+        resent = skipped = 0
+        for email in queryset:
+            if email.status in retryable:
+                email_resend(email=email, actor=request.user)
+                resent += 1
+            else:
+                skipped += 1
+        if resent:
+            self.message_user(request, f"Queued {resent} email(s) to be sent again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"Skipped {skipped} email(s) that are not failed or unknown.", messages.WARNING
+            )
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "last_beat_at", "ago", "beats", "worker_hostname")
+    fields = ("name", "last_beat_at", "ago", "beats", "worker_hostname")
+    readonly_fields = ("ago",)
+
+    @admin.display(description="Last beat")
+    def ago(self, obj):
+        seconds = max(0, int((timezone.now() - obj.last_beat_at).total_seconds()))
+        return f"{seconds} second{'' if seconds == 1 else 's'} ago"
