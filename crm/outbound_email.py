@@ -1,20 +1,41 @@
 """Outbound email, once: every email the product sends is a row first, then sent by `crm.send_email`.
 
     email_queue()   -> the row (unique idempotency key) in the caller's transaction; task queued on commit
-    email_send()    -> claims the row with a compare-and-set (queued -> sending), sends, marks sent/failed
+    email_send()    -> claims the row (queued -> sending), sends it, marks it sent / queued again / failed
     email_sweep()   -> re-queues rows whose task was lost; rows a worker died on mid-send become "unknown"
+    email_resend()  -> a person's decision to try a failed or unknown email again
 
-A redelivered or retried task finds the row no longer "queued" and does nothing, so nothing is sent twice.
-A row whose worker died during the SMTP conversation may or may not have been delivered: it is marked
-"unknown" for a person to check, never re-sent automatically.
+The claim is one compare-and-set statement, committed before the SMTP conversation starts:
+
+    UPDATE crm_outboundemail SET status='sending', attempts=attempts+1, claimed_at=now
+     WHERE id=%s AND status='queued' AND next_attempt_at <= now
+
+ARCHITECTURE.md describes the claim as `select_for_update(skip_locked=True)` plus a status guard. The single
+UPDATE gives the same guarantee with one statement and no open transaction: on PostgreSQL a second,
+concurrent UPDATE of the row waits for the first to commit and then re-checks its WHERE clause against the
+new row version (READ COMMITTED), so it matches nothing; on SQLite writes are serialised, and
+`select_for_update` would be silently ignored there, so a SELECT-then-UPDATE would be the one racy variant.
+Either way the claim must be committed *before* sending: holding a row lock across the SMTP conversation
+would roll back to "queued" when the worker dies after the server accepted the message, and the email
+would go out twice. Call `email_send` outside any `atomic()` block (Celery tasks run in autocommit).
+
+So a redelivered, duplicated or retried task finds the row no longer "queued" (or not yet due) and does
+nothing. A row whose worker died during the SMTP conversation may or may not have been delivered: the sweep
+marks it "unknown" for a person to check (`email_resend`), it is never re-sent automatically.
+
+Every email carries the Message-ID we generated when it was queued (replies thread by it). Extra headers
+(e.g. RFC 8058 `List-Unsubscribe` / `List-Unsubscribe-Post` for customer email, `In-Reply-To`) are the
+caller's to pass in `headers`; they are validated when queued and sent as given.
 """
 
 import logging
+import re
 import smtplib
 from datetime import timedelta
 from email.utils import make_msgid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -27,11 +48,52 @@ logger = logging.getLogger(__name__)
 
 Status = OutboundEmail.Status
 
+# Headers the message builds itself from the row's fields; callers cannot override them through `headers`.
+RESERVED_HEADERS = frozenset(
+    {
+        "message-id",
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "sender",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field-name: printable US-ASCII except ":"
+# A task may arrive slightly before the row's next_attempt_at when the clocks of two hosts disagree.
+CLOCK_SKEW = timedelta(seconds=5)
+# Retry countdowns stay well under the broker's visibility timeout (see CELERY_BROKER_TRANSPORT_OPTIONS).
+MAX_RETRY_DELAY_SECONDS = 900
+SWEEP_BATCH = 1000
+
 
 def new_message_id() -> str:
     return make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
 
 
+def _clean_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    cleaned: dict[str, str] = {}
+    errors = []
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            errors.append(f"{name!r} is not a valid header name.")
+        elif name.lower() in RESERVED_HEADERS:
+            errors.append(f"{name} is set from the email's own fields and cannot be given as a header.")
+        elif not isinstance(value, str) or "\n" in value or "\r" in value:
+            errors.append(f"The value of {name} must be one line of text.")
+        else:
+            cleaned[name] = value
+    if errors:
+        raise ValidationError({"headers": errors})
+    return cleaned
+
+
+@transaction.atomic
 def email_queue(
     *,
     idempotency_key: str,
@@ -46,7 +108,12 @@ def email_queue(
     from_email: str | None = None,
     message_id: str | None = None,
 ) -> OutboundEmail:
-    """Store the email and queue its sending on commit. Calling again with the same key returns the first row."""
+    """Store the email and queue its sending on commit.
+
+    Calling again with the same idempotency key returns the first row and queues nothing, whatever the other
+    arguments say: the key names the email ("survey-invite:<invitation id>"), not its content.
+    Raises ValidationError for a malformed address, subject or header; nothing is stored then.
+    """
     existing = OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
@@ -58,20 +125,25 @@ def email_queue(
         customer=customer,
         contact=contact,
         from_email=from_email or settings.DEFAULT_FROM_EMAIL,
-        to_email=to_email,
-        subject=" ".join(subject.splitlines())[:998],
+        to_email=(to_email or "").strip(),
+        subject=" ".join((subject or "").split()),  # one line: no header injection through the subject
         text_body=text_body,
         html_body=html_body,
-        headers=headers or {},
+        headers=_clean_headers(headers),
         message_id=message_id or new_message_id(),
         next_attempt_at=timezone.now(),
     )
+    # Uniqueness is the database's job (below); the rest is checked here so bad input changes nothing.
+    email.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             email.save()
     except IntegrityError:
         # Another transaction stored the same key first: that row is the email.
-        return OutboundEmail.objects.get(idempotency_key=idempotency_key)
+        existing = OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
     _enqueue_on_commit(email.pk)
     return email
 
@@ -82,51 +154,76 @@ def _enqueue_on_commit(email_id: int, countdown: int | None = None) -> None:
     def enqueue():
         try:
             send_email.apply_async((email_id,), countdown=countdown)
-        except Exception:  # broker down: the sweep re-queues it
+        except Exception:  # broker down: the row stays "queued" and the sweep re-queues it
             logger.exception("could not enqueue email %s; the sweep will retry", email_id)
 
     transaction.on_commit(enqueue)
 
 
 def _is_permanent(exc: Exception) -> bool:
-    """5xx answers will not improve with retries; everything else (4xx, network) may."""
+    """5xx answers about this message will not improve with retries; 4xx, network errors and a refused login
+    (a configuration problem, not the message's) may."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return False
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code >= 500
-    return False
+    # A message Django cannot build (bad address, header) fails the same way every time.
+    return isinstance(exc, ValueError | UnicodeError)
 
 
-def _build_message(email: OutboundEmail) -> EmailMultiAlternatives:
-    headers = {**email.headers, "Message-ID": email.message_id}
+def _build_message(email: OutboundEmail, connection) -> EmailMultiAlternatives:
+    headers = {name: value for name, value in email.headers.items() if name.lower() not in RESERVED_HEADERS}
+    headers["Message-ID"] = email.message_id
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.text_body,
         from_email=email.from_email,
         to=[email.to_email],
         headers=headers,
-        connection=get_connection(fail_silently=False),
+        connection=connection,
     )
     if email.html_body:
         message.attach_alternative(email.html_body, "text/html")
+    message.message()  # build the MIME message now: a bad header fails here, before any SMTP
     return message
 
 
+def _deliver(email: OutboundEmail) -> None:
+    """One SMTP conversation. Raises on failure. Once the server has accepted the message, an error while
+    closing the connection is logged, not raised: the email went out and must not be retried."""
+    connection = get_connection(fail_silently=False)
+    message = _build_message(email, connection)
+    connection.open()
+    try:
+        # The connection is already open, so send_messages() does not close it (and cannot raise from QUIT).
+        if not connection.send_messages([message]):
+            raise smtplib.SMTPException("The email backend sent nothing.")
+    finally:
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("closing the SMTP connection after email %s failed", email.pk, exc_info=True)
+
+
 def email_send(*, email_id: int) -> OutboundEmail | None:
-    """Send one queued email at most once. Returns the row, or None when there was nothing to do."""
+    """Send one queued email at most once. Returns the row, or None when there was nothing to do
+    (already sent or being sent, failed, not yet due, or deleted)."""
     now = timezone.now()
-    claimed = OutboundEmail.objects.filter(pk=email_id, status=Status.QUEUED, next_attempt_at__lte=now).update(
-        status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
+    claimed = OutboundEmail.objects.filter(
+        pk=email_id, status=Status.QUEUED, next_attempt_at__lte=now + CLOCK_SKEW
+    ).update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if not claimed:
-        return None  # already sent or being sent, not yet due, or gone
+        return None
     email = OutboundEmail.objects.get(pk=email_id)
     try:
-        _build_message(email).send()
+        _deliver(email)
     except Exception as exc:
         return _record_failure(email, exc)
     with transaction.atomic():
-        OutboundEmail.objects.filter(pk=email.pk, status=Status.SENDING).update(
+        # "unknown" too: if the sweep gave up on a very slow conversation, we now know it was delivered.
+        OutboundEmail.objects.filter(pk=email.pk, status__in=[Status.SENDING, Status.UNKNOWN]).update(
             status=Status.SENT, sent_at=timezone.now(), last_error=""
         )
         email.refresh_from_db()
@@ -141,14 +238,18 @@ def email_send(*, email_id: int) -> OutboundEmail | None:
     return email
 
 
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next attempt after `attempts` failed ones: base, 2x base, 4x base, ..."""
+    return min(settings.EMAIL_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
+
+
 def _record_failure(email: OutboundEmail, exc: Exception) -> OutboundEmail:
     error = f"{type(exc).__name__}: {exc}"[:2000]
     final = _is_permanent(exc) or email.attempts >= settings.EMAIL_MAX_ATTEMPTS
+    pending = [Status.SENDING, Status.UNKNOWN]
     with transaction.atomic():
         if final:
-            OutboundEmail.objects.filter(pk=email.pk, status=Status.SENDING).update(
-                status=Status.FAILED, last_error=error
-            )
+            OutboundEmail.objects.filter(pk=email.pk, status__in=pending).update(status=Status.FAILED, last_error=error)
             if email.customer_id:
                 timeline_record(
                     customer=email.customer_id,
@@ -159,8 +260,8 @@ def _record_failure(email: OutboundEmail, exc: Exception) -> OutboundEmail:
                 )
             logger.warning("email %s failed for good after %s attempts: %s", email.pk, email.attempts, error)
         else:
-            delay = settings.EMAIL_RETRY_BASE_SECONDS * 2 ** (email.attempts - 1)
-            OutboundEmail.objects.filter(pk=email.pk, status=Status.SENDING).update(
+            delay = retry_delay(email.attempts)
+            OutboundEmail.objects.filter(pk=email.pk, status__in=pending).update(
                 status=Status.QUEUED, last_error=error, next_attempt_at=timezone.now() + timedelta(seconds=delay)
             )
             _enqueue_on_commit(email.pk, countdown=delay)
@@ -170,23 +271,55 @@ def _record_failure(email: OutboundEmail, exc: Exception) -> OutboundEmail:
 
 
 def email_sweep() -> dict[str, int]:
-    """Re-queue emails whose task was lost; flag emails whose worker died mid-send. Safe to run any time."""
+    """Re-queue emails whose task was lost; flag emails whose worker died mid-send. Safe to run any time.
+
+    The grace period (EMAIL_REQUEUE_GRACE) must be longer than the longest SMTP conversation (a few times
+    EMAIL_TIMEOUT), so a row is only called "unknown" when its worker is really gone.
+    """
     now = timezone.now()
-    grace = settings.EMAIL_REQUEUE_GRACE
-    lost = OutboundEmail.objects.filter(status=Status.SENDING, claimed_at__lt=now - grace).update(
-        status=Status.UNKNOWN,
-        last_error="The worker stopped during sending; delivery is unknown, so it is not retried automatically.",
-    )
+    cutoff = now - settings.EMAIL_REQUEUE_GRACE
+    unknown = 0
+    stale = OutboundEmail.objects.filter(status=Status.SENDING, claimed_at__lt=cutoff).order_by("claimed_at")
+    for email in stale[:SWEEP_BATCH]:
+        with transaction.atomic():
+            if not OutboundEmail.objects.filter(pk=email.pk, status=Status.SENDING, claimed_at__lt=cutoff).update(
+                status=Status.UNKNOWN,
+                last_error="The worker stopped while sending; delivery is unknown, so it is not retried automatically.",
+            ):
+                continue
+            unknown += 1
+            if email.customer_id:
+                timeline_record(
+                    customer=email.customer_id,
+                    kind="email.unknown",
+                    summary=f"Email to {email.to_email} may not have been delivered: {email.subject}",
+                    source=email,
+                    payload={"email_id": email.pk, "kind": email.kind, "attempts": email.attempts},
+                )
+    if unknown:
+        logger.warning("%s email(s) stuck in sending marked unknown", unknown)
+
     due = list(
-        OutboundEmail.objects.filter(status=Status.QUEUED, next_attempt_at__lt=now - grace)
+        OutboundEmail.objects.filter(status=Status.QUEUED, next_attempt_at__lt=cutoff)
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:1000]
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
+    # Push their due time to now, so the next sweep leaves them alone for another grace period even when the
+    # workers are merely slow (a second task for a row is harmless, but a growing backlog is not).
+    OutboundEmail.objects.filter(pk__in=due, status=Status.QUEUED).update(next_attempt_at=now)
     from crm.tasks import send_email
 
+    requeued = 0
     for pk in due:
-        send_email.delay(pk)
-    return {"requeued": len(due), "unknown": lost}
+        try:
+            send_email.apply_async((pk,))
+        except Exception:
+            logger.exception("could not re-queue email %s; the next sweep will retry", pk)
+            break
+        requeued += 1
+    if requeued:
+        logger.warning("re-queued %s email(s) whose task was lost", requeued)
+    return {"requeued": requeued, "unknown": unknown}
 
 
 @transaction.atomic
@@ -195,7 +328,16 @@ def email_resend(*, email: OutboundEmail, actor=None) -> OutboundEmail:
     updated = OutboundEmail.objects.filter(pk=email.pk, status__in=[Status.FAILED, Status.UNKNOWN]).update(
         status=Status.QUEUED, next_attempt_at=timezone.now(), attempts=0
     )
-    if updated:
-        _enqueue_on_commit(email.pk)
     email.refresh_from_db()
+    if updated:
+        if email.customer_id:
+            timeline_record(
+                customer=email.customer_id,
+                kind="email.resent",
+                summary=f"Email to {email.to_email} queued again: {email.subject}",
+                actor=actor,
+                source=email,
+                payload={"email_id": email.pk, "kind": email.kind},
+            )
+        _enqueue_on_commit(email.pk)
     return email

@@ -1,17 +1,36 @@
-"""Thin Celery tasks of crm; the services hold the logic and the idempotency."""
+"""Thin Celery tasks of crm; the services hold the logic and the idempotency.
+
+`PERIODIC_TASKS` is read by `manage.py setup_periodic_tasks`, which writes it into django-celery-beat's tables.
+Each entry: {"name": unique row name, "task": registered task name, and either "every_seconds": int or
+"crontab": {"minute": ..., "hour": ..., "day_of_week": ..., "day_of_month": ..., "month_of_year": ...} (UTC)},
+optionally "args" (list), "kwargs" (dict), "queue", "expire_seconds", "description", "enabled" (only used
+when the row is first created; afterwards the admin's toggle wins).
+"""
 
 from celery import shared_task
+from django.db.models import F
 from django.utils import timezone
 
 from crm.outbound_email import email_send, email_sweep
 
 PERIODIC_TASKS = [
-    {"name": "Heartbeat", "task": "crm.heartbeat", "every_seconds": 60},
-    {"name": "Email retry sweep", "task": "crm.email_sweep", "every_seconds": 120},
+    {
+        "name": "Heartbeat",
+        "task": "crm.heartbeat",
+        "every_seconds": 60,
+        "expire_seconds": 50,  # a beat nobody ran in time is dropped, not run late in a burst
+        "description": "Proves that beat and a worker run: see Heartbeats in the admin.",
+    },
+    {
+        "name": "Email retry sweep",
+        "task": "crm.email_sweep",
+        "every_seconds": 120,
+        "description": "Re-queues emails whose task was lost; flags emails whose worker died mid-send.",
+    },
 ]
 
 
-@shared_task(name="crm.send_email")
+@shared_task(name="crm.send_email", acks_late=True)
 def send_email(email_id: int) -> None:
     email_send(email_id=email_id)
 
@@ -23,8 +42,7 @@ def sweep_emails() -> dict:
 
 @shared_task(name="crm.heartbeat", bind=True)
 def heartbeat(self) -> None:
-    from django.db.models import F
-
+    """Record that a worker ran a task sent by beat."""
     from crm.models import Heartbeat
 
     now = timezone.now()
@@ -33,6 +51,10 @@ def heartbeat(self) -> None:
         last_beat_at=now, beats=F("beats") + 1, worker_hostname=hostname
     )
     if not updated:
-        Heartbeat.objects.get_or_create(
+        _, created = Heartbeat.objects.get_or_create(
             name="celery", defaults={"last_beat_at": now, "beats": 1, "worker_hostname": hostname}
         )
+        if not created:  # another worker created it in between: count this beat too
+            Heartbeat.objects.filter(name="celery").update(
+                last_beat_at=now, beats=F("beats") + 1, worker_hostname=hostname
+            )

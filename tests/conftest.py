@@ -4,6 +4,8 @@ import pytest
 
 from tests.factories import ContactFactory, CustomerFactory, UserFactory
 
+pytest_plugins = ["tests.smtp"]
+
 
 @pytest.fixture
 def user_factory():
@@ -51,3 +53,15 @@ def api_client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _purge_stale_broker_messages():
+    """Tasks queued by earlier runs' on-commit callbacks must not reach a live worker started by these tests."""
+    from config.celery import app
+
+    try:
+        app.control.purge()
+    except Exception:  # noqa: S110  (no broker reachable: nothing to purge)
+        pass
+    yield
