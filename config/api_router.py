@@ -1,6 +1,24 @@
+"""Routes of REST API v1 (included at /api/v1/ by config/urls.py)."""
+
 from rest_framework.routers import DefaultRouter
+
+from crm.api.views import (
+    ContactViewSet,
+    CustomerByExternalIdViewSet,
+    CustomerNoteViewSet,
+    CustomerTimelineViewSet,
+    CustomerViewSet,
+)
+from success.api.views import TaskViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+
+router.register("customers/by-external-id", CustomerByExternalIdViewSet, basename="customer-by-external-id")
+router.register(r"customers/(?P<customer_id>[0-9]+)/timeline", CustomerTimelineViewSet, basename="timeline")
+router.register(r"customers/(?P<customer_id>[0-9]+)/notes", CustomerNoteViewSet, basename="customer-note")
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("tasks", TaskViewSet, basename="task")
 
 urlpatterns = router.urls

@@ -4,7 +4,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from crm.models import Contact, Customer, Note
 from crm.timeline import timeline_record
@@ -139,19 +140,35 @@ def customer_upsert_by_external_id(*, external_id: str, actor=None, **data) -> t
         try:
             with transaction.atomic():
                 return customer_create(actor=actor, external_id=external_id, **data), True
-        except ValidationError as exc:
+        except (ValidationError, IntegrityError) as exc:
             # Another request created it concurrently: fall through to the update.
-            if "external_id" not in getattr(exc, "error_dict", {}):
+            if isinstance(exc, ValidationError) and "external_id" not in getattr(exc, "error_dict", {}):
                 raise
-            existing = Customer.objects.select_for_update().get(external_id=external_id)
+            existing = Customer.objects.select_for_update().filter(external_id=external_id).first()
+            if existing is None:
+                raise
     return customer_update(customer=existing, actor=actor, **data), False
 
 
 def _unset_other_primary(contact: Contact) -> None:
     if contact.is_primary:
-        Contact.objects.filter(customer_id=contact.customer_id, is_primary=True).exclude(pk=contact.pk).update(
-            is_primary=False
-        )
+        # updated_at too, so integrations syncing by `updated_after` see the old primary change.
+        others = Contact.objects.filter(customer_id=contact.customer_id, is_primary=True).exclude(pk=contact.pk)
+        others.update(is_primary=False, updated_at=timezone.now())
+
+
+def _validate_contact(contact: Contact) -> None:
+    """full_clean, with the per-customer email uniqueness reported on `email`; the one-primary constraint
+    is checked after making this contact the only primary one (the caller's transaction undoes that on
+    failure)."""
+    contact.full_clean(validate_constraints=False)
+    duplicate = Contact.objects.filter(customer_id=contact.customer_id, email=contact.email)
+    if contact.pk is not None:
+        duplicate = duplicate.exclude(pk=contact.pk)
+    if contact.email and duplicate.exists():
+        raise ValidationError({"email": "This customer already has a contact with this email."})
+    _unset_other_primary(contact)
+    contact.validate_constraints()
 
 
 @transaction.atomic
@@ -161,8 +178,7 @@ def contact_create(*, customer: Customer, actor=None, **data) -> Contact:
         raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
     data["email"] = normalize_email(data.get("email", ""))
     contact = Contact(customer=customer, **data)
-    contact.full_clean()
-    _unset_other_primary(contact)
+    _validate_contact(contact)
     contact._history_user = actor
     contact.save()
     timeline_record(
@@ -192,9 +208,7 @@ def contact_update(*, contact: Contact, actor=None, **data) -> Contact:
             setattr(contact, field, value)
     if not changes:
         return contact
-    contact.full_clean()
-    if "is_primary" in changes:
-        _unset_other_primary(contact)
+    _validate_contact(contact)
     contact._history_user = actor
     contact.save()
     timeline_record(

@@ -63,16 +63,52 @@ def task_create(
 
 @transaction.atomic
 def task_update(*, task: Task, actor=None, **data) -> Task:
+    """Change a task's owner, due date, priority, reason or type; records `task.updated` on a change."""
     allowed = {"owner", "due_date", "priority", "reason", "type"}
     unknown = set(data) - allowed
     if unknown:
         raise ValidationError({f: "This field cannot be changed here." for f in sorted(unknown)})
+    if "reason" in data:
+        data["reason"] = (data["reason"] or "").strip()
     task = Task.objects.select_for_update().get(pk=task.pk)
+    changes = {}
     for field, value in data.items():
-        setattr(task, field, value)
-    task.full_clean()
+        old = getattr(task, field)
+        if old != value:
+            changes[field] = [_display(old), _display(value)]
+            setattr(task, field, value)
+    if not changes:
+        return task
+    task.full_clean(validate_constraints=False)
+    if task.status == Task.Status.OPEN and {"reason", "type"} & set(changes):
+        duplicate = (
+            Task.objects.filter(customer_id=task.customer_id, type=task.type, reason=task.reason)
+            .filter(status=Task.Status.OPEN)
+            .exclude(pk=task.pk)
+            .first()
+        )
+        if duplicate is not None:
+            raise ValidationError(
+                {"reason": f"Open task #{duplicate.pk} already has this customer, type and reason."}
+            )
     task.save()
+    timeline_record(
+        customer=task.customer_id,
+        kind="task.updated",
+        summary=f"Task updated ({', '.join(changes)}): {task.reason}"[:300],
+        actor=actor,
+        source=task,
+        payload={"task_id": task.pk, "changes": changes},
+    )
     return task
+
+
+def _display(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return getattr(value, "email", None) or str(value)
 
 
 @transaction.atomic

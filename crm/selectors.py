@@ -1,0 +1,53 @@
+"""Reads on customers, contacts, notes and the timeline: querysets that load what a page needs in bulk."""
+
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from crm.models import Contact, Customer, Note, TimelineEvent
+
+
+def customer_list() -> QuerySet[Customer]:
+    """Customers with `owner_email` and `contacts_count`: one query per page, whatever the page size.
+
+    The count is a correlated subquery over the contact index (customer_id, email), evaluated only for the
+    rows of the page, not a GROUP BY over the whole join.
+    """
+    contacts_count = (
+        Contact.objects.filter(customer_id=OuterRef("pk"))
+        .order_by()
+        .values("customer_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Customer.objects.annotate(
+        owner_email=F("owner__email"),
+        contacts_count=Coalesce(Subquery(contacts_count, output_field=IntegerField()), 0),
+    )
+
+
+def customer_get(*, pk: int) -> Customer:
+    return customer_list().get(pk=pk)
+
+
+def contact_list() -> QuerySet[Contact]:
+    return Contact.objects.all()
+
+
+def timeline_list(*, customer_id: int) -> QuerySet[TimelineEvent]:
+    """One customer's events with the actor's email and the source's type, for the API's timeline."""
+    return TimelineEvent.objects.filter(customer_id=customer_id).annotate(
+        actor_email=F("actor__email"),
+        source_app_label=F("source_type__app_label"),
+        source_model=F("source_type__model"),
+    )
+
+
+def note_list(*, customer_id: int | None = None) -> QuerySet[Note]:
+    notes = Note.objects.annotate(author_email=F("author__email"))
+    if customer_id is not None:
+        notes = notes.filter(customer_id=customer_id)
+    return notes
+
+
+def note_get(*, pk: int) -> Note:
+    return note_list().get(pk=pk)
