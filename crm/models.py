@@ -159,6 +159,7 @@ class TimelineEvent(models.Model):
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-occurred_at", "-id"], name="crm_timeline_latest_idx"),
+            models.Index(fields=["-occurred_at", "-id"], name="crm_timeline_recent_idx"),
             models.Index(fields=["kind", "-occurred_at"], name="crm_timeline_kind_idx"),
         ]
 
