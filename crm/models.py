@@ -243,3 +243,40 @@ class Heartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name}: {self.last_beat_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class LedgerEntry(models.Model):
+    """The contact ledger's log: each email to a contact that was sent or suppressed, and why."""
+
+    class Kind(models.TextChoices):
+        SURVEY = "survey", "Survey"
+        OUTREACH = "outreach", "Outreach"
+        QBR_INVITE = "qbr_invite", "QBR invite"
+        TICKET_REPLY = "ticket_reply", "Ticket reply"
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        SUPPRESSED = "suppressed", "Suppressed"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="ledger_entries")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    subkind = models.CharField(max_length=30, blank=True, help_text="e.g. the survey kind: nps, ces, csat")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    source_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_id = models.CharField(max_length=64, blank=True)
+    source = GenericForeignKey("source_type", "source_id")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "ledger entry"
+        verbose_name_plural = "contact ledger"
+        indexes = [
+            models.Index(fields=["contact", "kind", "outcome", "-created_at"], name="crm_ledger_contact_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.outcome}: {self.reason}"

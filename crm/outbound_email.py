@@ -31,6 +31,7 @@ caller's to pass in `headers`; they are validated when queued and sent as given.
 import logging
 import re
 import smtplib
+from collections.abc import Callable
 from datetime import timedelta
 from email.utils import make_msgid
 
@@ -173,19 +174,41 @@ def _is_permanent(exc: Exception) -> bool:
     return isinstance(exc, ValueError | UnicodeError)
 
 
+# Secrets that must not be stored (e.g. a survey invitation's one-click token) are written into the stored
+# email as placeholders and filled in only in the message handed to SMTP, by the personalizer registered for
+# the email's kind: (email) -> {placeholder: value}. The same row always yields the same values (derived, not
+# random), so a retried send is identical.
+PERSONALIZERS: dict[str, Callable[[OutboundEmail], dict[str, str]]] = {}
+
+
+def register_personalizer(kind: str, personalizer) -> None:
+    PERSONALIZERS[kind] = personalizer
+
+
+def _personalize(email: OutboundEmail) -> tuple[str, str, dict[str, str]]:
+    text, html, headers = email.text_body, email.html_body, dict(email.headers)
+    personalizer = PERSONALIZERS.get(email.kind)
+    if personalizer is not None:
+        for placeholder, value in personalizer(email).items():
+            text, html = text.replace(placeholder, value), html.replace(placeholder, value)
+            headers = {name: v.replace(placeholder, value) for name, v in headers.items()}
+    return text, html, headers
+
+
 def _build_message(email: OutboundEmail, connection) -> EmailMultiAlternatives:
-    headers = {name: value for name, value in email.headers.items() if name.lower() not in RESERVED_HEADERS}
+    text, html, stored_headers = _personalize(email)
+    headers = {name: value for name, value in stored_headers.items() if name.lower() not in RESERVED_HEADERS}
     headers["Message-ID"] = email.message_id
     message = EmailMultiAlternatives(
         subject=email.subject,
-        body=email.text_body,
+        body=text,
         from_email=email.from_email,
         to=[email.to_email],
         headers=headers,
         connection=connection,
     )
-    if email.html_body:
-        message.attach_alternative(email.html_body, "text/html")
+    if html:
+        message.attach_alternative(html, "text/html")
     message.message()  # build the MIME message now: a bad header fails here, before any SMTP
     return message
 

@@ -241,3 +241,8 @@ SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.com")
 # Email provider webhooks (django-anymail): inbound mail and delivery tracking. Served only when a secret is set,
 # as HTTP basic auth "user:password" that the provider is configured with.
 ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default="")}
+
+# --- Contact ledger (consent and fatigue for customer email) ----------------------------------
+LEDGER_SURVEY_MIN_DAYS = env.int("LEDGER_SURVEY_MIN_DAYS", default=30)  # across every survey and trigger
+LEDGER_SURVEY_MIN_DAYS_BY_KIND = {"nps": env.int("LEDGER_NPS_MIN_DAYS", default=0)}  # 0: only the global rule
+LEDGER_OUTREACH_MIN_DAYS = env.int("LEDGER_OUTREACH_MIN_DAYS", default=7)

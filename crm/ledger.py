@@ -1,0 +1,158 @@
+"""The contact ledger: consent, deliverability and contact fatigue for every email to customers' contacts.
+
+    ledger_check(contact, kind, subkind)   -> None when the contact may be emailed now, else the reason
+    ledger_claim(...)                      -> check and record (sent or suppressed) under a lock on the contact,
+                                              so two dispatches at once cannot both pass the fatigue rule
+    contact_unsubscribe / contact_mark_bounced / contact_mark_complained
+
+Ticket replies to the contact's own request are always allowed unless the address bounced (or complained).
+Surveys: at most one per LEDGER_SURVEY_MIN_DAYS across every survey and trigger, and per kind
+LEDGER_SURVEY_MIN_DAYS_BY_KIND (e.g. NPS at most every 90 days). Outreach and QBR invites have their own spacing.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from crm.models import Contact, LedgerEntry
+from crm.timeline import timeline_record
+
+Kind = LedgerEntry.Kind
+MARKETING_KINDS = {Kind.SURVEY, Kind.OUTREACH, Kind.QBR_INVITE}
+
+
+def _min_days(kind: str, subkind: str) -> list[tuple[int, str]]:
+    """(days, subkind or "") spacing rules that apply to this kind of email."""
+    if kind == Kind.SURVEY:
+        rules = [(settings.LEDGER_SURVEY_MIN_DAYS, "")]
+        per_kind = settings.LEDGER_SURVEY_MIN_DAYS_BY_KIND.get(subkind)
+        if per_kind:
+            rules.append((per_kind, subkind))
+        return rules
+    if kind == Kind.OUTREACH:
+        return [(settings.LEDGER_OUTREACH_MIN_DAYS, "")]
+    return []
+
+
+def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.datetime | None = None) -> str | None:
+    now = now or timezone.now()
+    if contact.bounced_at:
+        return "bounced"
+    if contact.complained_at:
+        return "complained (marked as spam)"
+    if kind in MARKETING_KINDS and contact.unsubscribed_at:
+        return "unsubscribed"
+    for days, sub in _min_days(kind, subkind):
+        if not days:
+            continue
+        recent = LedgerEntry.objects.filter(
+            contact=contact, kind=kind, outcome=LedgerEntry.Outcome.SENT, created_at__gt=now - dt.timedelta(days=days)
+        )
+        if sub:
+            recent = recent.filter(subkind=sub)
+        last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
+        if last is not None:
+            ago = (now - last).days
+            label = f"{sub.upper()} survey" if sub else {"survey": "surveyed", "outreach": "contacted"}[kind]
+            when = "today" if ago == 0 else f"{ago} day{'s' if ago != 1 else ''} ago"
+            return f"{label} {when}" if not sub else f"{label} sent {when}"
+    return None
+
+
+def ledger_record(
+    *,
+    contact: Contact,
+    kind: str,
+    outcome: str,
+    reason: str = "",
+    subkind: str = "",
+    source: models.Model | None = None,
+    now: dt.datetime | None = None,
+) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        contact=contact,
+        kind=kind,
+        subkind=subkind,
+        outcome=outcome,
+        reason=reason[:200],
+        source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+        source_id=str(source.pk) if source is not None else "",
+        created_at=now or timezone.now(),
+    )
+
+
+@transaction.atomic
+def ledger_claim(
+    *,
+    contact: Contact,
+    kind: str,
+    subkind: str = "",
+    source: models.Model | None = None,
+    now: dt.datetime | None = None,
+) -> str | None:
+    """Decide and record in one step, holding the contact's row lock: returns None (record "sent": go ahead and
+    queue the email in this same transaction) or the suppression reason (recorded)."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    reason = ledger_check(contact=contact, kind=kind, subkind=subkind, now=now)
+    ledger_record(
+        contact=contact,
+        kind=kind,
+        subkind=subkind,
+        outcome=LedgerEntry.Outcome.SUPPRESSED if reason else LedgerEntry.Outcome.SENT,
+        reason=reason or "",
+        source=source,
+        now=now,
+    )
+    return reason
+
+
+def _mark(contact: Contact, field: str, kind: str, summary: str, detail: str) -> bool:
+    updated = Contact.objects.filter(pk=contact.pk, **{f"{field}__isnull": True}).update(
+        **{field: timezone.now(), "updated_at": timezone.now()}
+    )
+    if updated:
+        timeline_record(
+            customer=contact.customer_id,
+            kind=kind,
+            summary=f"{contact.email} {summary}",
+            source=contact,
+            payload={"contact_id": contact.pk, "detail": detail[:500]},
+        )
+    contact.refresh_from_db()
+    return bool(updated)
+
+
+@transaction.atomic
+def contact_unsubscribe(*, contact: Contact, source: str = "link") -> bool:
+    """Idempotent: True the first time. Stops surveys, outreach and QBR invites; ticket replies still go."""
+    return _mark(contact, "unsubscribed_at", "contact.unsubscribed", "unsubscribed", source)
+
+
+@transaction.atomic
+def contact_resubscribe(*, contact: Contact, actor=None) -> bool:
+    updated = Contact.objects.filter(pk=contact.pk, unsubscribed_at__isnull=False).update(
+        unsubscribed_at=None, updated_at=timezone.now()
+    )
+    if updated:
+        timeline_record(
+            customer=contact.customer_id,
+            kind="contact.resubscribed",
+            summary=f"{contact.email} resubscribed",
+            actor=actor,
+            source=contact,
+            payload={"contact_id": contact.pk},
+        )
+    return bool(updated)
+
+
+@transaction.atomic
+def contact_mark_bounced(*, contact: Contact, detail: str = "") -> bool:
+    return _mark(contact, "bounced_at", "contact.bounced", "bounced", detail)
+
+
+@transaction.atomic
+def contact_mark_complained(*, contact: Contact, detail: str = "") -> bool:
+    return _mark(contact, "complained_at", "contact.complained", "marked our email as spam", detail)
