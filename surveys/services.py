@@ -1,0 +1,330 @@
+"""Surveys: invitations through the contact ledger, one email each (sent once), answers that only a POST records,
+and unhappy answers turned into action."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.ledger import ledger_claim
+from crm.models import Contact, LedgerEntry
+from crm.outbound_email import email_queue, register_personalizer
+from crm.timeline import timeline_record
+from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
+from surveys import tokens
+from surveys.models import DEFAULT_QUESTIONS, Invitation, Kind, Response, Survey
+
+CHANGE_WINDOW = dt.timedelta(days=7)
+MAX_COMMENT = 5000
+Status = Invitation.Status
+
+
+@transaction.atomic
+def survey_create(*, name: str, kind: str, question: str = "", actor=None, **options) -> Survey:
+    if kind not in Kind.values:
+        raise ValidationError({"kind": f'"{kind}" is not a valid choice: nps, ces or csat.'})
+    survey = Survey(
+        name=(name or "").strip(),
+        kind=kind,
+        question=(question or "").strip() or DEFAULT_QUESTIONS[kind].format(company=settings.COMPANY_NAME),
+        **options,
+    )
+    survey.full_clean()
+    survey.save()
+    return survey
+
+
+def invitation_create(
+    *,
+    survey: Survey,
+    contact: Contact,
+    trigger: str,
+    trigger_key: str,
+    scheduled_for: dt.datetime | None = None,
+    ticket=None,
+    actor=None,
+) -> tuple[Invitation, bool]:
+    """Schedule one invitation; the same survey, contact and trigger key never makes a second one."""
+    existing = Invitation.objects.filter(survey=survey, contact=contact, trigger_key=trigger_key).first()
+    if existing is not None:
+        return existing, False
+    nonce = tokens.new_nonce()
+    invitation = Invitation(
+        survey=survey,
+        customer_id=contact.customer_id,
+        contact=contact,
+        trigger=trigger,
+        trigger_key=trigger_key[:100],
+        ticket=ticket,
+        token_nonce=nonce,
+        token_hash=tokens.token_hash(tokens.token_for(nonce)),
+        scheduled_for=scheduled_for or timezone.now(),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    try:
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError:
+        return Invitation.objects.get(survey=survey, contact=contact, trigger_key=trigger_key), False
+    return invitation, True
+
+
+def _suppress(invitation: Invitation, reason: str) -> Invitation:
+    invitation.status = Status.SUPPRESSED
+    invitation.suppressed_reason = reason[:200]
+    invitation.save(update_fields=["status", "suppressed_reason"])
+    return invitation
+
+
+def answer_url(token: str, score: int | None = None) -> str:
+    # reverse() would percent-encode the placeholder; put the token in after.
+    url = settings.SITE_URL + reverse("surveys:answer", args=["TOKEN"]).replace("TOKEN", token)
+    return f"{url}?score={score}" if score is not None else url
+
+
+def _render_invitation(invitation: Invitation, *, reminder: bool) -> tuple[str, str, str]:
+    survey = invitation.survey
+    placeholder = tokens.PLACEHOLDER
+    context = {
+        "survey": survey,
+        "contact": invitation.contact,
+        "company": settings.COMPANY_NAME,
+        "reminder": reminder,
+        "scores": [{"value": s, "url": answer_url(placeholder, s)} for s in survey.scale],
+        "low_label": {"nps": "Not at all likely", "ces": "Strongly disagree", "csat": "Very dissatisfied"}[survey.kind],
+        "high_label": {"nps": "Extremely likely", "ces": "Strongly agree", "csat": "Very satisfied"}[survey.kind],
+        "unsubscribe_url": unsubscribe_url(invitation.contact),
+    }
+    subject = f"{'Reminder: ' if reminder else ''}{survey.question}"
+    if len(subject) > 120:
+        subject = f"{'Reminder: ' if reminder else ''}A quick question from {settings.COMPANY_NAME}"
+    return (
+        subject,
+        render_to_string("surveys/email/invitation.txt", context),
+        render_to_string("surveys/email/invitation.html", context),
+    )
+
+
+def _personalize(email) -> dict[str, str]:
+    _, _, pk = email.idempotency_key.partition(":")
+    invitation = Invitation.objects.filter(pk=int(pk)).only("token_nonce").first() if pk.isdigit() else None
+    return {tokens.PLACEHOLDER: tokens.token_for(invitation.token_nonce)} if invitation else {}
+
+
+register_personalizer("survey_invite", _personalize)
+register_personalizer("survey_reminder", _personalize)
+
+
+@transaction.atomic
+def invitation_dispatch(*, invitation_id: int, now: dt.datetime | None = None) -> Invitation | None:
+    """Send a due invitation once: ledger check (recorded), then its email row, in one transaction."""
+    now = now or timezone.now()
+    invitation = (
+        Invitation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("survey", "contact__customer", "ticket")
+        .filter(pk=invitation_id, status=Status.SCHEDULED, scheduled_for__lte=now)
+        .first()
+    )
+    if invitation is None:
+        return None
+    survey = invitation.survey
+    if not survey.is_active:
+        return _suppress(invitation, "survey is inactive")
+    if invitation.ticket_id is not None:
+        ticket = invitation.ticket
+        # None if the ticket was reopened since the solve that asked for this survey.
+        if ticket.status not in ("solved", "closed") or ticket.reopen_count > int(
+            invitation.trigger_key.rpartition(":r")[2] or 0
+        ):
+            invitation.status = Status.CANCELLED
+            invitation.suppressed_reason = "ticket reopened"
+            invitation.save(update_fields=["status", "suppressed_reason"])
+            return invitation
+    reason = ledger_claim(
+        contact=invitation.contact, kind=LedgerEntry.Kind.SURVEY, subkind=survey.kind, source=invitation, now=now
+    )
+    if reason:
+        timeline_record(
+            customer=invitation.customer_id,
+            kind="survey.suppressed",
+            summary=f"{survey.name} not sent to {invitation.contact.email}: {reason}",
+            source=invitation,
+            payload={"invitation_id": invitation.pk, "reason": reason},
+        )
+        return _suppress(invitation, reason)
+    subject, text, html = _render_invitation(invitation, reminder=False)
+    email = email_queue(
+        idempotency_key=f"survey_invite:{invitation.pk}",
+        kind="survey_invite",
+        to_email=invitation.contact.email,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        contact=invitation.contact,
+        headers=unsubscribe_headers(invitation.contact),
+    )
+    invitation.status = Status.SENT
+    invitation.sent_at = now
+    invitation.expires_at = now + dt.timedelta(days=survey.expiry_days)
+    invitation.email = email
+    invitation.save(update_fields=["status", "sent_at", "expires_at", "email"])
+    timeline_record(
+        customer=invitation.customer_id,
+        kind="survey.sent",
+        summary=f"{survey.name} sent to {invitation.contact.email}",
+        source=invitation,
+        payload={"invitation_id": invitation.pk, "survey_id": survey.pk, "kind": survey.kind},
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_remind(*, invitation_id: int, now: dt.datetime | None = None) -> Invitation | None:
+    now = now or timezone.now()
+    invitation = (
+        Invitation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("survey", "contact")
+        .filter(pk=invitation_id, status=Status.SENT, reminded_at__isnull=True, expires_at__gt=now)
+        .first()
+    )
+    if invitation is None or invitation.contact.unsubscribed_at or invitation.contact.bounced_at:
+        return None
+    subject, text, html = _render_invitation(invitation, reminder=True)
+    email_queue(
+        idempotency_key=f"survey_reminder:{invitation.pk}",
+        kind="survey_reminder",
+        to_email=invitation.contact.email,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        contact=invitation.contact,
+        headers=unsubscribe_headers(invitation.contact),
+    )
+    invitation.reminded_at = now
+    invitation.save(update_fields=["reminded_at"])
+    return invitation
+
+
+class InvitationGone(Exception):
+    """The invitation expired (HTTP 410)."""
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        Invitation.objects.select_related("survey", "contact__customer", "customer")
+        .filter(token_hash=tokens.token_hash(token))
+        .first()
+    )
+
+
+def _validate_answer(survey: Survey, score, comment) -> tuple[int, str | None]:
+    errors = {}
+    try:
+        score = int(score)
+    except (TypeError, ValueError):
+        errors["score"] = f"Choose a score from {survey.scale.start} to {survey.scale.stop - 1}."
+    else:
+        if score not in survey.scale:
+            errors["score"] = f"Choose a score from {survey.scale.start} to {survey.scale.stop - 1}."
+    if comment is not None:
+        comment = str(comment).strip()
+        if len(comment) > MAX_COMMENT:
+            errors["comment"] = f"Please keep your comment under {MAX_COMMENT} characters."
+    if errors:
+        raise ValidationError(errors)
+    return score, comment
+
+
+@transaction.atomic
+def survey_answer(
+    *,
+    invitation: Invitation,
+    score,
+    comment: str | None = None,
+    user_agent: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[Response, bool]:
+    """Record (or, within 7 days, change) the answer to an invitation. Returns (response, created)."""
+    now = now or timezone.now()
+    invitation = Invitation.objects.select_for_update(of=("self",)).select_related("survey").get(pk=invitation.pk)
+    survey = invitation.survey
+    score, comment = _validate_answer(survey, score, comment)
+    if invitation.status not in (Status.SENT, Status.ANSWERED) or (
+        invitation.expires_at and now >= invitation.expires_at and invitation.status != Status.ANSWERED
+    ):
+        raise InvitationGone("This survey has closed.")
+    response = Response.objects.filter(invitation=invitation).first()
+    if response is not None:
+        if now - response.answered_at > CHANGE_WINDOW:
+            raise PermissionDenied("This answer can no longer be changed.")
+        old_band = response.band
+        response.score = score
+        if comment is not None:
+            response.comment = comment
+        response.updated_at = now
+        response.full_clean()
+        response.save()
+        timeline_record(
+            customer=invitation.customer_id,
+            kind="survey.answer_changed",
+            summary=f"{survey.kind.upper()} {score} from {invitation.contact.email}"
+            + (f": {response.comment[:150]}" if response.comment else ""),
+            source=response,
+            payload={"response_id": response.pk, "score": score, "band": response.band},
+        )
+        if response.band != old_band:
+            _close_the_loop(response)
+        elif comment and response.band in ("detractor", "unhappy"):
+            _close_the_loop(response)
+        return response, False
+    seconds = int((now - invitation.sent_at).total_seconds()) if invitation.sent_at else None
+    response = Response(
+        invitation=invitation,
+        survey=survey,
+        customer_id=invitation.customer_id,
+        contact_id=invitation.contact_id,
+        kind=survey.kind,
+        score=score,
+        comment=comment or "",
+        answered_at=now,
+        updated_at=now,
+        user_agent=(user_agent or "")[:500],
+        seconds_after_send=max(seconds, 0) if seconds is not None else None,
+    )
+    response.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            response.save()
+    except IntegrityError:
+        # The same invitation answered twice at once: the first stands, this one updates it.
+        return survey_answer(invitation=invitation, score=score, comment=comment, user_agent=user_agent, now=now)
+    Invitation.objects.filter(pk=invitation.pk).update(status=Status.ANSWERED)
+    timeline_record(
+        customer=invitation.customer_id,
+        kind="survey.answered",
+        summary=f"{survey.kind.upper()} {score} ({response.band}) from {invitation.contact.email}"
+        + (f": {response.comment[:150]}" if response.comment else ""),
+        source=response,
+        payload={
+            "response_id": response.pk,
+            "survey_id": survey.pk,
+            "kind": survey.kind,
+            "score": score,
+            "band": response.band,
+        },
+    )
+    _close_the_loop(response)
+    return response, True
+
+
+def _close_the_loop(response: Response) -> None:
+    """Unhappy answers become a CSM task (or a ticket); promoters may get a thank-you. Once per invitation."""
+    from surveys.loop import loop_close
+
+    transaction.on_commit(lambda: loop_close(response_id=response.pk))
