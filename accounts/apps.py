@@ -12,3 +12,16 @@ class AccountsConfig(AppConfig):
         from accounts.roles import roles_sync_receiver
 
         post_migrate.connect(roles_sync_receiver, dispatch_uid="accounts.roles_sync")
+
+        from django.contrib.auth.models import Group
+        from django.db.models.signals import m2m_changed
+
+        from accounts.roles import role_permissions_forget
+
+        # An admin editing a role group's permissions: API keys see it at once in this process (others: ≤ 60 s).
+        m2m_changed.connect(
+            lambda **kwargs: role_permissions_forget(),
+            sender=Group.permissions.through,
+            dispatch_uid="accounts.role_permissions_forget",
+            weak=False,
+        )

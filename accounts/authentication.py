@@ -3,6 +3,7 @@
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from accounts.roles import role_permissions
 from accounts.services import InvalidApiKey, api_key_resolve
 
 
@@ -31,7 +32,11 @@ class ApiKeyAuthentication(BaseAuthentication):
             api_key = api_key_resolve(raw_key)
         except InvalidApiKey as exc:
             raise AuthenticationFailed(str(exc)) from None
-        return (api_key.user, api_key)
+        user = api_key.user
+        # A service user's permissions are exactly its role's: pre-fill ModelBackend's per-object caches.
+        perms = role_permissions(api_key.role)
+        user._user_perm_cache, user._group_perm_cache, user._perm_cache = set(), perms, perms
+        return (user, api_key)
 
     def authenticate_header(self, request):
         # Makes DRF answer unauthenticated requests with 401 + WWW-Authenticate instead of 403.

@@ -68,3 +68,9 @@ class Task(models.Model):
     @property
     def source_label(self):
         return "manual" if self.source_type_id is None else f"{self.source_type.model} #{self.source_id}"
+
+
+# Module-level names for the choice sets (the OpenAPI schema names its enums from these).
+TaskStatus = Task.Status
+TaskType = Task.Type
+TaskPriority = Task.Priority

@@ -210,6 +210,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One component name per choice set shared by several models/fields.
+    "ENUM_NAME_OVERRIDES": {
+        "LifecycleStageEnum": "crm.models.LifecycleStage",
+        "TierEnum": "crm.models.Tier",
+        "ContactRoleEnum": "crm.models.ContactRole",
+        "TicketStatusEnum": "tickets.models.Status",
+        "PriorityEnum": "tickets.models.Priority",
+        "CategoryEnum": "tickets.models.Category",
+        "ChannelEnum": "tickets.models.Channel",
+        "TaskStatusEnum": "success.models.TaskStatus",
+        "TaskTypeEnum": "success.models.TaskType",
+        "SurveyKindEnum": "surveys.models.Kind",
+    },
 }
 
 # --- History ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import pytest
 
-from crm.services import customer_create, customer_update
 from crm.models import TimelineEvent
+from crm.services import customer_create, customer_update
 
 
 @pytest.mark.django_db
