@@ -37,3 +37,14 @@ class RolePermissions(DjangoModelPermissions):
         elif not user.is_staff or user.is_service_account:
             return False
         return super().has_permission(request, view)
+
+    def _queryset(self, view):
+        """Only the model matters here: take it from `permission_model` or a plain `queryset` when the view has
+        one, instead of building the view's full selector (annotations, joins) a second time per request."""
+        model = getattr(view, "permission_model", None)
+        if model is not None:
+            return model._default_manager.none()
+        queryset = getattr(view, "queryset", None)
+        if queryset is not None:
+            return queryset
+        return super()._queryset(view)

@@ -24,7 +24,7 @@ from crm.api.serializers import (
     TimelineEventSerializer,
 )
 from crm.filters import ContactFilterSet, CustomerFilterSet, TimelineEventFilterSet
-from crm.models import Customer, Note, TimelineEvent
+from crm.models import Contact, Customer, Note, TimelineEvent
 
 ID_REGEX = "[0-9]+"
 
@@ -54,6 +54,8 @@ def _customer_or_404(customer_id) -> Customer:
 @extend_schema(tags=["customers"])
 class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Customers (accounts). There is no DELETE: a customer who leaves moves to lifecycle stage `churned`."""
+
+    permission_model = Customer
 
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
@@ -124,6 +126,8 @@ EXTERNAL_ID = OpenApiParameter(
 @extend_schema(tags=["customers"], parameters=[EXTERNAL_ID])
 class CustomerByExternalIdViewSet(ApiViewSet):
     """`/customers/by-external-id/{external_id}/`: the billing-sync entry point."""
+
+    permission_model = Customer
 
     serializer_class = CustomerSerializer
     lookup_field = "external_id"
@@ -197,6 +201,8 @@ class CustomerByExternalIdViewSet(ApiViewSet):
 class CustomerTimelineViewSet(mixins.ListModelMixin, ApiViewSet):
     """`/customers/{customer_id}/timeline/`: everything that happened to the customer, latest first."""
 
+    permission_model = TimelineEvent
+
     serializer_class = TimelineEventSerializer
     filterset_class = TimelineEventFilterSet
     ordering = ("-occurred_at",)
@@ -221,6 +227,8 @@ class CustomerTimelineViewSet(mixins.ListModelMixin, ApiViewSet):
 @extend_schema(tags=["customers"], parameters=[CUSTOMER_ID])
 class CustomerNoteViewSet(mixins.ListModelMixin, ApiViewSet):
     """`/customers/{customer_id}/notes/`: staff notes on the customer (each also appears on the timeline)."""
+
+    permission_model = Note
 
     serializer_class = NoteSerializer
     ordering = ("-created_at",)
@@ -260,6 +268,8 @@ class ContactViewSet(
 ):
     """People at customers. `unsubscribed_at`, `bounced_at` and `complained_at` belong to the contact ledger
     and are read-only here."""
+
+    permission_model = Contact
 
     serializer_class = ContactSerializer
     filterset_class = ContactFilterSet

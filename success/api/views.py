@@ -10,11 +10,14 @@ from crm.api.views import ApiViewSet, location_header
 from success import selectors, services
 from success.api.serializers import TaskInputSerializer, TaskSerializer, TaskUpdateInputSerializer
 from success.filters import TaskFilterSet
+from success.models import Task
 
 
 @extend_schema(tags=["tasks"])
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """CSM tasks (calls to action). An open task with the same customer, type and reason exists once."""
+
+    permission_model = Task
 
     serializer_class = TaskSerializer
     filterset_class = TaskFilterSet

@@ -44,6 +44,7 @@ def test_every_operation_with_its_error_codes(schema):
         for path, item in schema["paths"].items()
         for method, operation in item.items()
         if method in ("get", "post", "put", "patch", "delete")
+        and path.startswith(("/api/v1/customers/", "/api/v1/contacts/", "/api/v1/tasks/"))
     }
     assert found == OPERATIONS
 
