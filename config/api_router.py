@@ -21,4 +21,11 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("tasks", TaskViewSet, basename="task")
 
+# --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
+# inbound email) ---
+from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402
+
+register_ticket_routes(router)
+# --- end tickets ---
+
 urlpatterns = router.urls

@@ -330,3 +330,19 @@ def _is_staff(sender: str) -> bool:
 
 def addresses(header_value: str) -> list[str]:
     return [normalize_email(addr) for _, addr in getaddresses([header_value]) if addr]
+
+
+def inbound_email_assign(*, inbound: InboundEmail, customer: Customer, actor=None) -> InboundEmail:
+    """Triage of an unmatched email: its sender becomes a contact of `customer`, then it is processed again
+    (a new ticket, or a reply on the ticket it answers)."""
+    with transaction.atomic():
+        inbound = InboundEmail.objects.select_for_update().get(pk=inbound.pk)
+        if inbound.status != InboundEmail.Status.UNMATCHED:
+            raise ValidationError({"status": "Only unmatched emails can be assigned to a customer."})
+        if not inbound.from_email:
+            raise ValidationError({"from_email": "The email has no sender address."})
+        if not Contact.objects.filter(customer=customer, email=inbound.from_email).exists():
+            contact_create(customer=customer, email=inbound.from_email, role="end_user", actor=actor)
+        inbound.status = InboundEmail.Status.RECEIVED
+        inbound.save(update_fields=["status"])
+    return inbound_email_process(inbound=inbound)

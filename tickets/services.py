@@ -3,6 +3,7 @@ timeline event; emails and signals go out on commit."""
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -156,7 +157,8 @@ def _reply_email(ticket: Ticket, message: TicketMessage) -> None:
     earlier = list(
         ticket.messages.exclude(email_message_id="").exclude(pk=message.pk).values_list("email_message_id", flat=True)
     )
-    headers = {}
+    # The customer's answer must reach the support mailbox (inbound email), whatever address sends our mail.
+    headers = {"Reply-To": settings.SUPPORT_EMAIL} if settings.SUPPORT_EMAIL else {}
     if earlier:
         headers["In-Reply-To"] = earlier[-1]
         headers["References"] = " ".join(earlier[-20:])

@@ -65,11 +65,6 @@ def pause_reason(status: str, policy: SlaPolicy | None) -> str | None:
     return PAUSE_REASONS.get(status)
 
 
-def _closed_reason(calendar: Calendar, at: dt.datetime) -> str:
-    local = at.astimezone(calendar.tz).date()
-    return "holiday" if local in calendar.holidays else "outside business hours"
-
-
 def _iso(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat()
 
@@ -108,6 +103,35 @@ def _append(segments: list, start: dt.datetime, end: dt.datetime, counted: bool,
         ]
 
 
+def _append_closed(segments: list, calendar: Calendar, start: dt.datetime, end: dt.datetime) -> None:
+    """A closed stretch: each holiday (local midnight to midnight) apart from the time outside business hours,
+    so a gap from Thursday evening to Monday morning names the Friday holiday in it."""
+    if not calendar.holidays:
+        _append(segments, start, end, False, "outside business hours")
+        return
+    cursor, day = start, start.astimezone(calendar.tz).date()
+    while cursor < end:
+        day += dt.timedelta(days=1)
+        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=calendar.tz).astimezone(dt.UTC)
+        stop = min(midnight, end)
+        reason = "holiday" if (day - dt.timedelta(days=1)) in calendar.holidays else "outside business hours"
+        _append(segments, cursor, stop, False, reason)
+        cursor = stop
+
+
+def _reached_at(target: SlaTarget) -> dt.datetime:
+    """The instant the counted time reached the target, read from the counted intervals."""
+    total = 0
+    for segment in target.segments:
+        if segment["counted"] and total + segment["seconds"] >= target.target_seconds:
+            if segment["reason"] != "business hours":  # a merged summary: only its end is known
+                return dt.datetime.fromisoformat(segment["to"])
+            left = target.target_seconds - total
+            return dt.datetime.fromisoformat(segment["from"]) + dt.timedelta(seconds=left)
+        total += segment["seconds"]
+    return target.counted_until
+
+
 def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calendar: Calendar) -> None:
     """Count [target.counted_until, until) for an open target under one constant ticket status."""
     start = target.counted_until
@@ -121,7 +145,7 @@ def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calen
         cursor = start
         for lo, hi in calendar.open_intervals(start, until):
             if lo > cursor:
-                _append(segments, cursor, lo, False, _closed_reason(calendar, cursor))
+                _append_closed(segments, calendar, cursor, lo)
             seconds = int((hi - lo).total_seconds())
             if (
                 target.target_seconds is not None
@@ -134,7 +158,7 @@ def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calen
             _append(segments, lo, hi, True, "business hours")
             cursor = hi
         if cursor < until:
-            _append(segments, cursor, until, False, _closed_reason(calendar, cursor))
+            _append_closed(segments, calendar, cursor, until)
     target.segments = segments
     target.counted_until = until
 
@@ -210,6 +234,14 @@ def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
     paused = pause_reason(ticket.status, policy) is not None
     for target in ticket.sla_targets.filter(state__in=OPEN_STATES):
         target.state = SlaTarget.State.PAUSED if paused else SlaTarget.State.RUNNING
+        fields = ["state", "due_at", "warn_at"]
+        if target.target_seconds is not None and not target.breached:
+            if target.elapsed_seconds >= target.target_seconds:
+                # A shorter target (the ticket moved to another policy) already reached by the time counted:
+                # it fell due when it was reached, not at the old policy's due time.
+                target.due_at = _reached_at(target)
+                target.breached = target.elapsed_seconds > target.target_seconds
+                fields.append("breached")
         if target.target_seconds is None:
             target.due_at = target.warn_at = None
         elif paused:
@@ -227,7 +259,7 @@ def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
                 if warn_left > 0
                 else target.counted_until
             )
-        target.save(update_fields=["state", "due_at", "warn_at"])
+        target.save(update_fields=fields)
     next_due = (
         ticket.sla_targets.filter(state=SlaTarget.State.RUNNING, due_at__isnull=False)
         .order_by("due_at")

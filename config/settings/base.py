@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "success.models.TaskStatus",
         "TaskTypeEnum": "success.models.TaskType",
         "SurveyKindEnum": "surveys.models.Kind",
+        "InboundEmailStatusEnum": "tickets.api.serializers.INBOUND_RESULT_STATUSES",
     },
 }
 
@@ -248,6 +249,7 @@ LOGGING = {
 # --- Tickets ----------------------------------------------------------------------------------
 TICKETS_AUTO_CLOSE_DAYS = env.int("TICKETS_AUTO_CLOSE_DAYS", default=4)
 TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+TICKETS_INBOUND_EMAIL_MAX_BYTES = env.int("TICKETS_INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 * 1024)
 # The address customers write to; mail from it (or from DEFAULT_FROM_EMAIL) is a loop and never becomes a ticket.
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.com")
 

@@ -1,0 +1,147 @@
+"""Reads on tickets and their configuration: querysets that load what a page needs in bulk (one query for the
+rows, one per prefetched relation, whatever the page size)."""
+
+import datetime as dt
+
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from tickets.models import (
+    BusinessCalendar,
+    Priority,
+    SlaPolicy,
+    SlaTarget,
+    Ticket,
+    TicketAttachment,
+    TicketMessage,
+    TicketStatusChange,
+)
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+def priority_rank():
+    """low < normal < high < urgent, as an integer expression (ordering by the text would be alphabetical)."""
+    return Case(
+        *(When(priority=value, then=Value(rank)) for value, rank in PRIORITY_RANK.items()),
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+
+
+def breached_condition(now: dt.datetime | None = None) -> Q:
+    """A target is breached once flagged, or once a running target's due time has passed (the sweep may not
+    have run yet)."""
+    now = now or timezone.now()
+    return Q(breached=True) | Q(state=SlaTarget.State.RUNNING, due_at__lte=now)
+
+
+def sla_targets_for_pages() -> QuerySet[SlaTarget]:
+    # The explained intervals (`segments`) can be long: the list does not need them.
+    return SlaTarget.objects.defer("segments").order_by("metric", "cycle")
+
+
+def ticket_list() -> QuerySet[Ticket]:
+    """Tickets with `assignee_email`, `priority_rank` and their SLA targets (prefetched: one more query per
+    page)."""
+    return Ticket.objects.annotate(
+        assignee_email=F("assignee__email"), priority_rank=priority_rank()
+    ).prefetch_related(Prefetch("sla_targets", queryset=sla_targets_for_pages()))
+
+
+def ticket_get(*, pk: int) -> Ticket:
+    return ticket_list().get(pk=pk)
+
+
+def ticket_breached_filter(queryset: QuerySet[Ticket], breached: bool, now: dt.datetime | None = None):
+    targets = SlaTarget.objects.filter(breached_condition(now), ticket_id=OuterRef("pk"))
+    return queryset.filter(Exists(targets)) if breached else queryset.exclude(Exists(targets))
+
+
+def ticket_scope(
+    *,
+    customer_id: int | None = None,
+    tier: str | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
+    team_id: int | None = None,
+    channel: str | None = None,
+    category: str | None = None,
+) -> QuerySet[Ticket]:
+    """The tickets a metrics report covers."""
+    lookups = {
+        "customer_id": customer_id,
+        "customer__tier": tier,
+        "assignee_id": assignee_id,
+        "team_id": team_id,
+        "channel": channel,
+        "category": category,
+    }
+    scope = Ticket.objects.filter(
+        **{key: value for key, value in lookups.items() if value not in (None, "")}
+    )
+    if unassigned:
+        scope = scope.filter(assignee__isnull=True)
+    return scope
+
+
+def ticket_last_event_at(*, ticket: Ticket) -> dt.datetime | None:
+    """The time of the ticket's latest message or status change: dated (imported) events must not go back
+    before it, or the clock would be counted out of order."""
+    last_message = TicketMessage.objects.filter(ticket=ticket).aggregate(at=Max("created_at"))["at"]
+    last_change = TicketStatusChange.objects.filter(ticket=ticket).aggregate(at=Max("at"))["at"]
+    times = [t for t in (last_message, last_change, ticket.created_at) if t is not None]
+    return max(times) if times else None
+
+
+def message_list(*, ticket_id: int) -> QuerySet[TicketMessage]:
+    """A ticket's messages with the staff author's email and their attachments (prefetched)."""
+    return (
+        TicketMessage.objects.filter(ticket_id=ticket_id)
+        .annotate(author_email=F("author_user__email"))
+        .prefetch_related(Prefetch("attachments", queryset=TicketAttachment.objects.order_by("id")))
+    )
+
+
+def message_get(*, pk: int) -> TicketMessage:
+    return (
+        TicketMessage.objects.annotate(author_email=F("author_user__email"))
+        .prefetch_related("attachments")
+        .get(pk=pk)
+    )
+
+
+def status_change_list(*, ticket_id: int) -> QuerySet[TicketStatusChange]:
+    return TicketStatusChange.objects.filter(ticket_id=ticket_id).annotate(actor_email=F("actor__email"))
+
+
+def status_change_get(*, pk: int) -> TicketStatusChange:
+    return TicketStatusChange.objects.annotate(actor_email=F("actor__email")).get(pk=pk)
+
+
+def business_calendar_list() -> QuerySet[BusinessCalendar]:
+    return BusinessCalendar.objects.prefetch_related("opening_hours", "holidays")
+
+
+def business_calendar_get(*, pk: int) -> BusinessCalendar:
+    return business_calendar_list().get(pk=pk)
+
+
+def sla_policy_list() -> QuerySet[SlaPolicy]:
+    return SlaPolicy.objects.annotate(calendar_name=F("calendar__name"))
+
+
+def sla_policy_get(*, pk: int) -> SlaPolicy:
+    return sla_policy_list().get(pk=pk)
