@@ -133,12 +133,40 @@ def sanitize_html(markup: str) -> str:
 
 
 def bodies(message: EmailMessage) -> tuple[str, str]:
-    """(text, sanitised html) of the message; text derived from the HTML when there is no text part."""
+    """(text, raw html) of the message; text derived from the HTML when there is no text part. The HTML must go
+    through sanitize_html() before it is stored."""
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
     markup = _decode(html_part) if html_part is not None else ""
     text = _decode(text_part) if text_part is not None else html_to_text(markup)
-    return text.replace("\r\n", "\n"), sanitize_html(markup) if markup else ""
+    return text.replace("\r\n", "\n"), markup
+
+
+# Where mail clients start the quoted history in HTML: Gmail, Apple Mail / Thunderbird blockquotes, Outlook's
+# reply header, Yahoo, our own reply marker.
+HTML_QUOTE_STARTS = re.compile(
+    r'<div[^>]*class="[^"]*gmail_quote'
+    r"|<blockquote"
+    r'|<div[^>]*id="(?:divRplyFwdMsg|appendonsend|mail-editor-reference-message-container)"'
+    r'|<hr[^>]*id="stopSpelling"'
+    r'|<div[^>]*class="[^"]*(?:moz-cite-prefix|yahoo_quoted)'
+    r"|" + re.escape(REPLY_MARKER),
+    re.I,
+)
+
+
+ATTRIBUTION_AT_END = re.compile(
+    r"(?is)(<div[^>]*>)?\s*(On|Le|Am)\b[^<]{0,300}(wrote|a écrit|schrieb)[^<]{0,100}:?\s*(<br\s*/?>)?\s*(</div>)?\s*$"
+)
+
+
+def trim_quoted_html(markup: str) -> str:
+    """The new part of a raw HTML reply: cut where the quoted history starts, if that leaves any text."""
+    match = HTML_QUOTE_STARTS.search(markup)
+    if match is None:
+        return markup
+    head = ATTRIBUTION_AT_END.sub("", markup[: match.start()])  # "On ... wrote:" just before the quote
+    return head if html_to_text(head) else markup
 
 
 def trim_quoted(text: str) -> str:
@@ -296,7 +324,7 @@ def _process(inbound: InboundEmail) -> None:
             ticket=ticket,
             contact=contact,
             body=body,
-            body_html=markup,
+            body_html=sanitize_html(trim_quoted_html(markup)) if markup else "",
             channel=Channel.EMAIL,
             email_message_id=inbound.message_id,
         )
@@ -311,7 +339,7 @@ def _process(inbound: InboundEmail) -> None:
             requester=contact,
             subject=inbound.subject or "(no subject)",
             body=text.strip() or "(empty message)",
-            body_html=markup,
+            body_html=sanitize_html(markup) if markup else "",
             channel=Channel.EMAIL,
             email_message_id=inbound.message_id,
         )

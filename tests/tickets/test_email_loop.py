@@ -294,11 +294,6 @@ def test_a_customer_answer_delivered_twice_is_stored_once(
     assert InboundEmail.objects.count() == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The stored HTML body of a customer's answer keeps the quoted history (only the text is trimmed); "
-    "reported to the lead.",
-)
 def test_the_quoted_history_is_trimmed_from_the_stored_html_too(
     ana, agent, broker, smtp_settings, smtp_server, django_capture_on_commit_callbacks
 ):

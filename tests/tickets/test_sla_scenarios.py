@@ -329,18 +329,27 @@ def test_calendar_change_mid_ticket_keeps_counted_time_and_moves_the_rest(
     assert Ticket.objects.get(pk=ticket.pk).next_sla_due_at == paris(2026, 11, 24, 14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A calendar edit only moves due times at each ticket's next event: until then the queue and the "
-    "sweep use the old due time (reported to the lead).",
-)
-def test_calendar_change_moves_due_times_before_the_next_event(standard_policy, paris_office, requester):
+def test_calendar_change_moves_due_times_before_the_next_event(
+    standard_policy, paris_office, requester, monkeypatch
+):
+    from tickets.configuration import business_calendar_update
+
     ticket = open_ticket(requester, paris(2026, 11, 23, 9))
     reply(ticket, paris(2026, 11, 23, 9, 15))
-    # The office now closes at 13:00: 8 h from Monday 09:00 ends on Tuesday 13:00, no longer Monday 17:00.
-    OpeningHours.objects.filter(calendar=paris_office).update(end=dt.time(13))
-    # At Monday 17:01 nothing is overdue under the hours in force, so nobody may be told it is breached.
+    # At Monday 10:00 the office starts closing at 13:00 (through the configuration service, as the admin and
+    # the API do): the hour counted 09:00-10:00 stays; the 7 h left run 10:00-13:00 and Tuesday 09:00-13:00.
+    monkeypatch.setattr("django.utils.timezone.now", lambda: paris(2026, 11, 23, 10))
+    business_calendar_update(
+        calendar=paris_office,
+        opening_hours=[{"weekday": d, "start": dt.time(9), "end": dt.time(13)} for d in range(5)],
+    )
+    monkeypatch.undo()
+    resolution = SlaTarget.objects.get(ticket=ticket, metric="resolution")
+    assert resolution.elapsed_seconds == 3600
+    assert resolution.due_at == paris(2026, 11, 24, 13)
+    # At Monday 17:01 nothing is overdue under the hours in force, so nobody is told it is breached.
     assert sla_sweep(now=paris(2026, 11, 23, 17, 1))["breached"] == 0
+    assert sla_sweep(now=paris(2026, 11, 24, 13, 1))["breached"] == 1
 
 
 @pytest.fixture
