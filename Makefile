@@ -19,11 +19,10 @@ WORKER_ARGS ?= --concurrency 2
 else
 WORKER_ARGS ?= --pool solo
 endif
-# On Ctrl-C honcho sends SIGTERM to every process and SIGKILLs what still runs after KILL_WAIT (5 s); a Celery
-# worker's warm shutdown (finish the running task) can take longer on the filesystem broker, so allow more.
+# On Ctrl-C honcho sends SIGTERM to every process and SIGKILLs what still runs after STOP_GRACE_SECONDS; a Celery
+# worker's warm shutdown (finish the running task) can take longer than honcho's 5 s default (config/devrun.py).
 STOP_GRACE_SECONDS ?= 20
-export HONCHO_WITH_GRACE := import sys, honcho.command, honcho.manager; \
-honcho.manager.KILL_WAIT = int(sys.argv[1]); honcho.command.main(sys.argv[2:])
+export STOP_GRACE_SECONDS
 export PORT WORKER_ARGS
 
 .PHONY: run test bench lint check lock install
@@ -44,7 +43,7 @@ run: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Starting web on http://127.0.0.1:$(PORT)/admin/ with a Celery worker and beat; Ctrl-C stops them."
 	PATH="$(CURDIR)/$(BIN):$$PATH" \
-	$(PY) -c "$$HONCHO_WITH_GRACE" $(STOP_GRACE_SECONDS) start -f Procfile.dev -p $(PORT)
+	$(PY) -m config.devrun -f Procfile.dev -p $(PORT)
 
 ## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/CELERY_BROKER_URL point at them)
 test: $(STAMP)
