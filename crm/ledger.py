@@ -55,7 +55,8 @@ def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.date
             recent = recent.filter(subkind=sub)
         last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
         if last is not None:
-            ago = (now - last).days
+            # max(): a claim that waited for the lock may have a `now` a moment before the entry it found.
+            ago = max((now - last).days, 0)
             label = f"{sub.upper()} survey" if sub else {"survey": "surveyed", "outreach": "contacted"}[kind]
             when = "today" if ago == 0 else f"{ago} day{'s' if ago != 1 else ''} ago"
             return f"{label} {when}" if not sub else f"{label} sent {when}"

@@ -18,12 +18,8 @@ from crm.unsubscribe import contact_from_unsubscribe_token
 def unsubscribe(request, token: str):
     contact = contact_from_unsubscribe_token(token)
     if contact is None:
-        return render(
-            request,
-            "surveys/gone.html",
-            {"title": "Link not valid", "message": "This unsubscribe link is not valid."},
-            status=404,
-        )
+        context = {"invalid": True, "company": settings.COMPANY_NAME}
+        return render(request, "crm/unsubscribe.html", context, status=404)
     if request.method == "POST":
         contact_unsubscribe(contact=contact, source="one-click" if "List-Unsubscribe" in request.POST else "page")
         if request.POST.get("List-Unsubscribe") == "One-Click":

@@ -38,6 +38,44 @@ def survey_create(*, name: str, kind: str, question: str = "", actor=None, **opt
     return survey
 
 
+SURVEY_UPDATABLE = {
+    "name",
+    "question",
+    "follow_up_question",
+    "follow_up_unhappy",
+    "reminder_after_days",
+    "expiry_days",
+    "is_active",
+    "on_unhappy",
+    "thank_promoters",
+    "send_after_ticket_solved",
+    "ticket_solved_delay_hours",
+    "recurring_months",
+}
+
+
+@transaction.atomic
+def survey_update(*, survey: Survey, actor=None, **changes) -> Survey:
+    """Change a survey's settings. Its kind is fixed once created (its responses are on that scale); an empty
+    question takes the kind's default again."""
+    if "kind" in changes and changes["kind"] != survey.kind:
+        raise ValidationError({"kind": "A survey's kind cannot change; create a new survey instead."})
+    changes.pop("kind", None)
+    unknown = set(changes) - SURVEY_UPDATABLE
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    survey = Survey.objects.select_for_update().get(pk=survey.pk)
+    for name, value in changes.items():
+        if name in ("name", "question") and isinstance(value, str):
+            value = value.strip()
+        setattr(survey, name, value)
+    if not survey.question:
+        survey.question = DEFAULT_QUESTIONS[survey.kind].format(company=settings.COMPANY_NAME)
+    survey.full_clean()
+    survey.save()
+    return survey
+
+
 def invitation_create(
     *,
     survey: Survey,
@@ -234,7 +272,9 @@ def _validate_answer(survey: Survey, score, comment) -> tuple[int, str | None]:
             errors["score"] = f"Choose a score from {survey.scale.start} to {survey.scale.stop - 1}."
     if comment is not None:
         comment = str(comment).strip()
-        if len(comment) > MAX_COMMENT:
+        if "\x00" in comment:  # PostgreSQL text cannot hold NUL: a clear error, not a 500
+            errors["comment"] = "Null characters are not allowed."
+        elif len(comment) > MAX_COMMENT:
             errors["comment"] = f"Please keep your comment under {MAX_COMMENT} characters."
     if errors:
         raise ValidationError(errors)
@@ -294,7 +334,7 @@ def survey_answer(
         comment=comment or "",
         answered_at=now,
         updated_at=now,
-        user_agent=(user_agent or "")[:500],
+        user_agent=(user_agent or "").replace("\x00", "")[:500],
         seconds_after_send=max(seconds, 0) if seconds is not None else None,
     )
     response.full_clean(validate_constraints=False)

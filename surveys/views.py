@@ -8,6 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from surveys.models import Invitation, band
@@ -30,6 +31,9 @@ def _follow_up(survey, score) -> str:
     return survey.follow_up_question
 
 
+# The secret token in the URL is the proof (a forged cross-site POST would need it); no CSRF cookie, so a
+# browser that blocks cookies (or a mail app's web view) can answer instead of getting Django's CSRF 403 page.
+@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def answer(request, token: str):
@@ -85,6 +89,8 @@ def answer(request, token: str):
         "survey": survey,
         "company": settings.COMPANY_NAME,
         "scale": list(survey.scale),
+        "choices": [(s, _follow_up(survey, s)) for s in survey.scale],  # the question follows the score
+        "saved": request.method == "POST" and status == 200,
         "selected": selected,
         "comment": request.POST.get("comment", comment) if errors else comment,
         "response": response,
