@@ -3,6 +3,7 @@ timeline event; emails and signals go out on commit."""
 
 import datetime as dt
 
+import nh3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -204,7 +205,7 @@ def ticket_reply(
         author_user=actor if getattr(actor, "pk", None) else None,
         channel=channel,
         body_text=body,
-        body_html=body_html,
+        body_html=nh3.clean(body_html, link_rel="noopener noreferrer nofollow") if body_html else "",
         created_at=at,
     )
     if public:

@@ -189,3 +189,12 @@ def test_reopen_clears_resolution_until_solved_again(standard_policy, requester)
     assert Ticket.objects.get(pk=ticket.pk).resolution_seconds is None
     ticket_change_status(ticket=ticket, status="solved", at=paris(2026, 11, 23, 11, 30))
     assert Ticket.objects.get(pk=ticket.pk).resolution_seconds == 90 * 60
+
+
+@pytest.mark.django_db
+def test_agent_html_is_sanitised(standard_policy, requester):
+    ticket = open_ticket(requester, paris(2026, 11, 23, 9))
+    message = ticket_reply(
+        ticket=ticket, body="Hi", body_html='<p onclick="x()">Hi<script>alert(1)</script></p>', send_email=False
+    )
+    assert message.body_html == "<p>Hi</p>"
