@@ -16,14 +16,16 @@ import honcho.manager
 import honcho.process
 
 
-class _SameSessionPopen(honcho.process.Popen):
-    def __init__(self, cmd, **kwargs):
-        kwargs["start_new_session"] = False
-        super().__init__(cmd, **kwargs)
+_honcho_popen_init = honcho.process.Popen.__init__
+
+
+def _same_session_init(self, cmd, **kwargs):
+    kwargs["start_new_session"] = False
+    _honcho_popen_init(self, cmd, **kwargs)
 
 
 def main() -> None:
-    honcho.process.Popen = _SameSessionPopen
+    honcho.process.Popen.__init__ = _same_session_init
     honcho.manager.KILL_WAIT = int(os.environ.get("STOP_GRACE_SECONDS", "20"))
     honcho.command.main(["start", *sys.argv[1:]])
 
