@@ -15,7 +15,6 @@ import honcho.command
 import honcho.manager
 import honcho.process
 
-
 _honcho_popen_init = honcho.process.Popen.__init__
 
 
