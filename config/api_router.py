@@ -28,4 +28,10 @@ from tickets.api.urls import register_routes as register_ticket_routes  # noqa: 
 register_ticket_routes(router)
 # --- end tickets ---
 
+# --- surveys (surveys/api/urls.py: surveys, sending invitations, results + CSV, responses, invitations) ---
+from surveys.api.urls import register_routes as register_survey_routes  # noqa: E402
+
+register_survey_routes(router)
+# --- end surveys ---
+
 urlpatterns = router.urls

@@ -2,6 +2,7 @@
 (timeline, history and permission rules apply), every list stays fast at 100,000 customers."""
 
 import re
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,7 +20,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from crm.admin_changelist import FastChangelistMixin, MineFilter, OwnerFilter
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
-from crm.models import Contact, Customer, Heartbeat, Note, OutboundEmail, TimelineEvent
+from crm.models import Contact, Customer, Heartbeat, LedgerEntry, Note, OutboundEmail, TimelineEvent
 from crm.outbound_email import email_resend
 from crm.resources import ContactResource, CustomerResource
 from crm.services import (
@@ -41,6 +42,32 @@ COMMERCIALS_PERMISSION = "crm.change_customer_commercials"
 LATEST_EVENTS = 20
 LATEST_NOTES = 20
 EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# --- Panels other apps add to the customer page ---------------------------------------------------
+# crm imports no other app of ours; an app registers a read-only panel instead (in its admin.py):
+#     @register_customer_panel
+#     def my_panel(customer) -> tuple[str, str] | None:   # (title, safe HTML), or None to show nothing
+CUSTOMER_PANELS: list[Callable] = []
+
+
+def register_customer_panel(panel: Callable) -> Callable:
+    if panel not in CUSTOMER_PANELS:
+        CUSTOMER_PANELS.append(panel)
+    return panel
+
+
+def render_customer_panels(customer) -> str:
+    parts = []
+    for panel in CUSTOMER_PANELS:
+        shown = panel(customer)
+        if shown:
+            title, html = shown
+            parts.append(format_html('<div class="crm-panel"><h3>{}</h3>{}</div>', title, html))
+    return mark_safe("".join(parts))  # noqa: S308  (each part was built by format_html)
+
+
+# --- end panels -----------------------------------------------------------------------------------
 
 
 def copy_saved(obj, saved) -> None:
@@ -237,6 +264,7 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
             return [main]
         return [
             main,
+            *([("Experience", {"fields": ("customer_panels",)})] if CUSTOMER_PANELS else []),
             ("Activity", {"fields": ("latest_timeline", "recent_notes")}),
             ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
         ]
@@ -246,8 +274,12 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
         if not request.user.has_perm(COMMERCIALS_PERMISSION):
             readonly += ["arr", "owner", "tier"]
         if obj is not None:
-            readonly += ["latest_timeline", "recent_notes", "created_at", "updated_at"]
+            readonly += ["customer_panels", "latest_timeline", "recent_notes", "created_at", "updated_at"]
         return readonly
+
+    @admin.display(description="")
+    def customer_panels(self, obj):
+        return render_customer_panels(obj)
 
     @admin.display(description="Latest timeline")
     def latest_timeline(self, obj):
@@ -538,3 +570,55 @@ class HeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def ago(self, obj):
         seconds = max(0, int((timezone.now() - obj.last_beat_at).total_seconds()))
         return f"{seconds} second{'' if seconds == 1 else 's'} ago"
+
+
+# --- The contact ledger (read-only: written by crm.ledger) --------------------------------------------
+
+
+class LedgerContactFilter(admin.SimpleListFilter):
+    """`?contact=<id>`: one contact's ledger; never lists contacts."""
+
+    title = "contact"
+    parameter_name = "contact"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if not value:
+            return []
+        contact = Contact.objects.filter(pk=value).only("email").first() if value.isdigit() else None
+        return [(value, contact.email if contact else f"#{value}")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(contact_id=int(value)) if value.isdigit() else queryset.none()
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
+    list_display = ("created_at", "contact_email", "kind", "subkind", "outcome", "reason")
+    list_select_related = ("contact",)
+    list_filter = ("outcome", "kind", LedgerContactFilter)
+    search_fields = ("contact__email",)
+    search_help_text = "A contact's email (a whole address, or part of one)."
+    ordering = ("-id",)
+    sortable_by = ()
+    fields = ("contact", "kind", "subkind", "outcome", "reason", "source_type", "source_id", "created_at")
+
+    @admin.display(description="Contact")
+    def contact_email(self, obj):
+        return obj.contact.email
+
+    def get_search_results(self, request, queryset, search_term):
+        term = (search_term or "").strip().lower()
+        if not term:
+            return queryset, False
+        if EMAIL_ADDRESS.match(term):
+            contacts = Contact.objects.filter(email=term)
+        else:
+            contacts = Contact.objects.filter(email__contains=term)
+        return queryset.filter(contact_id__in=contacts.values("pk")), False
+
+
+# --- end contact ledger ---------------------------------------------------------------------------

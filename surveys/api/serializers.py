@@ -1,0 +1,301 @@
+"""API shapes for surveys (see crm.api.serializers for the conventions: input serializers check shape only and
+refuse unknown fields; output serializers render rows the selectors loaded, never querying per row)."""
+
+from rest_framework import serializers
+
+from crm.api.serializers import InputSerializer, OutputSerializer
+from crm.models import LifecycleStage, Tier
+from surveys.campaigns import MAX_CONTACTS_PER_REQUEST
+from surveys.models import Invitation, Kind, Response, Survey
+from surveys.results import INTERVALS
+
+BIGINT_MAX = 2**63 - 1
+SURVEY_READ_ONLY = ("id", "created_at", "updated_at")
+
+# --- Surveys ------------------------------------------------------------------------------------------
+
+
+class SurveyInputSerializer(InputSerializer):
+    """A new survey. Only `name` and `kind` are required."""
+
+    read_only_names = SURVEY_READ_ONLY
+
+    name = serializers.CharField(max_length=150)
+    kind = serializers.ChoiceField(
+        Kind.choices, help_text="nps (0-10), ces (1-7) or csat (1-5); fixed once created."
+    )
+    question = serializers.CharField(
+        max_length=300,
+        allow_blank=True,
+        required=False,
+        help_text="Empty or left out: the kind's standard question with the company's name.",
+    )
+    follow_up_question = serializers.CharField(
+        max_length=300, required=False, help_text="Asked after the score, to everyone."
+    )
+    follow_up_unhappy = serializers.CharField(
+        max_length=300,
+        allow_blank=True,
+        required=False,
+        help_text="Asked instead to detractors / unhappy answers; empty: the general follow-up question.",
+    )
+    reminder_after_days = serializers.IntegerField(
+        min_value=1, max_value=365, allow_null=True, required=False, help_text="null: no reminder."
+    )
+    expiry_days = serializers.IntegerField(
+        min_value=1,
+        max_value=365,
+        required=False,
+        help_text="Days an invitation can be answered (default 30).",
+    )
+    is_active = serializers.BooleanField(required=False, help_text="Inactive surveys send nothing.")
+    on_unhappy = serializers.ChoiceField(
+        Survey.OnUnhappy.choices,
+        required=False,
+        help_text="What an unhappy answer creates: a CSM task (default) or a support ticket.",
+    )
+    thank_promoters = serializers.BooleanField(required=False)
+    send_after_ticket_solved = serializers.BooleanField(
+        required=False, help_text="CSAT/CES: invite the requester when a ticket is solved."
+    )
+    ticket_solved_delay_hours = serializers.IntegerField(
+        min_value=0, max_value=720, required=False, help_text="Hours after the solve (default 24)."
+    )
+    recurring_months = serializers.ChoiceField(
+        [(3, "Every 3 months"), (6, "Every 6 months"), (12, "Every 12 months")],
+        allow_null=True,
+        required=False,
+        help_text="Recurring NPS per contact: 3, 6 or 12; null: not recurring.",
+    )
+
+
+class SurveyUpdateInputSerializer(SurveyInputSerializer):
+    """Changes to a survey. `kind` cannot change (its responses are on that scale)."""
+
+    read_only_names = (*SURVEY_READ_ONLY, "kind")
+
+    kind = None
+    name = serializers.CharField(max_length=150, required=False)
+
+
+class SurveySerializer(OutputSerializer):
+    class Meta:
+        model = Survey
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "question",
+            "follow_up_question",
+            "follow_up_unhappy",
+            "reminder_after_days",
+            "expiry_days",
+            "is_active",
+            "on_unhappy",
+            "thank_promoters",
+            "send_after_ticket_solved",
+            "ticket_solved_delay_hours",
+            "recurring_months",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Invitations --------------------------------------------------------------------------------------
+
+
+class SurveyInvitationSendInputSerializer(InputSerializer):
+    contacts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+        allow_empty=False,
+        max_length=MAX_CONTACTS_PER_REQUEST,
+        help_text=f"Contact ids (at most {MAX_CONTACTS_PER_REQUEST}; a bigger audience is a campaign). "
+        "Duplicates count once.",
+    )
+    trigger_key = serializers.RegexField(
+        r"^[\w.:@/+-]+$",
+        max_length=90,
+        required=False,
+        help_text="Makes the request idempotent: the same key never invites the same contact to this survey "
+        "twice (stored as `api:<key>`). Letters, digits and . _ : @ / + -. Default: the `Idempotency-Key` "
+        "header, else a new key per request.",
+    )
+
+
+class SurveyInvitationSerializer(OutputSerializer):
+    survey_name = serializers.CharField(read_only=True)
+    contact_email = serializers.EmailField(read_only=True)
+    response = serializers.IntegerField(
+        source="response_id",
+        allow_null=True,
+        read_only=True,
+        help_text="The response's id; null: not answered.",
+    )
+    suppressed_reason = serializers.CharField(
+        read_only=True,
+        help_text='Why it was not sent (status suppressed or cancelled), e.g. "surveyed 12 days ago", '
+        '"unsubscribed", "bounced"; empty otherwise.',
+    )
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "survey",
+            "survey_name",
+            "customer",
+            "contact",
+            "contact_email",
+            "trigger",
+            "trigger_key",
+            "ticket",
+            "status",
+            "suppressed_reason",
+            "scheduled_for",
+            "sent_at",
+            "reminded_at",
+            "expires_at",
+            "response",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SurveySuppressedContactSerializer(serializers.Serializer):
+    contact = serializers.IntegerField(help_text="The contact's id.")
+    invitation = serializers.IntegerField(help_text="The invitation that records the suppression.")
+    reason = serializers.CharField(help_text='e.g. "surveyed 12 days ago", "unsubscribed", "bounced".')
+
+
+class SurveyInvitationSendResultSerializer(serializers.Serializer):
+    invitations = SurveyInvitationSerializer(
+        many=True, help_text="One per contact, in the order given: sent, or suppressed with its reason."
+    )
+    suppressed = SurveySuppressedContactSerializer(
+        many=True, help_text="The contacts that were not emailed, and why."
+    )
+
+
+# --- Responses ----------------------------------------------------------------------------------------
+
+
+class SurveyResponseSerializer(OutputSerializer):
+    survey_name = serializers.CharField(read_only=True)
+    customer_name = serializers.CharField(read_only=True)
+    contact_email = serializers.EmailField(read_only=True)
+    trigger = serializers.ChoiceField(
+        Invitation.Trigger.choices, read_only=True, help_text="What asked: the invitation's trigger."
+    )
+    band = serializers.SerializerMethodField(
+        help_text="promoter / passive / detractor (NPS); happy / neutral / unhappy (CSAT, CES)."
+    )
+
+    class Meta:
+        model = Response
+        fields = [
+            "id",
+            "survey",
+            "survey_name",
+            "kind",
+            "score",
+            "band",
+            "comment",
+            "customer",
+            "customer_name",
+            "contact",
+            "contact_email",
+            "invitation",
+            "trigger",
+            "answered_at",
+            "updated_at",
+            "seconds_after_send",
+            "user_agent",
+        ]
+        read_only_fields = fields
+
+    def get_band(self, obj) -> str:
+        return obj.band
+
+
+# --- Results ------------------------------------------------------------------------------------------
+
+
+class SurveyResultsQuerySerializer(InputSerializer):
+    """The query parameters of the results endpoint (shape only)."""
+
+    start = serializers.DateField(required=False, help_text="First day of the period (YYYY-MM-DD), included.")
+    end = serializers.DateField(required=False, help_text="Last day of the period (YYYY-MM-DD), included.")
+    interval = serializers.ChoiceField(
+        [(i, i) for i in INTERVALS], required=False, default="month", help_text="Trend by week or month."
+    )
+    tier = serializers.ListField(
+        child=serializers.ChoiceField(Tier.choices), required=False, help_text="Customers of these tiers."
+    )
+    lifecycle_stage = serializers.ListField(
+        child=serializers.ChoiceField(LifecycleStage.choices),
+        required=False,
+        help_text="Customers in these lifecycle stages.",
+    )
+    owner = serializers.EmailField(required=False, help_text="Customers owned by this CSM (email).")
+    customer = serializers.IntegerField(
+        min_value=1, max_value=BIGINT_MAX, required=False, help_text="One customer's id."
+    )
+
+    def validate(self, attrs):
+        start, end = attrs.get("start"), attrs.get("end")
+        for name in ("start", "end"):
+            value = attrs.get(name)
+            if value is not None and not 2000 <= value.year <= 2100:
+                raise serializers.ValidationError({name: ["Must be a date between 2000 and 2100."]})
+        if start and end and end < start:
+            raise serializers.ValidationError({"end": ["Must be on or after start."]})
+        return attrs
+
+
+class SurveyScoreCountSerializer(serializers.Serializer):
+    score = serializers.IntegerField()
+    count = serializers.IntegerField()
+
+
+class SurveyMetricsSerializer(serializers.Serializer):
+    responses = serializers.IntegerField(help_text="Responses answered in the period.")
+    invitations_sent = serializers.IntegerField(help_text="Invitations sent in the period (suppressed not).")
+    invitations_answered = serializers.IntegerField(
+        help_text="Of the invitations sent in the period, how many have been answered (by now)."
+    )
+    response_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="invitations_answered / invitations_sent, in % (0-100, one decimal); null: none sent.",
+    )
+    mean_score = serializers.FloatField(allow_null=True)
+    nps = serializers.FloatField(
+        allow_null=True, help_text="NPS only: % promoters - % detractors, -100..100 (one decimal)."
+    )
+    promoters = serializers.IntegerField(allow_null=True, help_text="NPS only: answers 9-10.")
+    passives = serializers.IntegerField(allow_null=True, help_text="NPS only: answers 7-8.")
+    detractors = serializers.IntegerField(allow_null=True, help_text="NPS only: answers 0-6.")
+    promoters_pct = serializers.FloatField(allow_null=True)
+    passives_pct = serializers.FloatField(allow_null=True)
+    detractors_pct = serializers.FloatField(allow_null=True)
+    ces = serializers.FloatField(
+        allow_null=True, help_text="CES only: mean of the 1-7 answers (two decimals)."
+    )
+    ces_easy_pct = serializers.FloatField(allow_null=True, help_text="CES only: % of answers 5-7.")
+    csat = serializers.FloatField(allow_null=True, help_text="CSAT only: % of answers 4-5.")
+
+
+class SurveyTrendPointSerializer(SurveyMetricsSerializer):
+    period = serializers.DateField(help_text="First day of the week (Monday) or month.")
+
+
+class SurveyResultsSerializer(SurveyMetricsSerializer):
+    survey = serializers.IntegerField()
+    kind = serializers.ChoiceField(Kind.choices)
+    start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True)
+    interval = serializers.ChoiceField([(i, i) for i in INTERVALS], help_text="week or month.")
+    distribution = SurveyScoreCountSerializer(many=True, help_text="Number of answers per score.")
+    trend = SurveyTrendPointSerializer(
+        many=True, help_text="Every week or month of the period, oldest first."
+    )

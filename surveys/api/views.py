@@ -1,0 +1,371 @@
+"""REST API v1 for surveys: surveys, sending invitations, results, responses and invitations lists, CSV
+export. Thin: reads come from surveys.selectors / surveys.results, writes go through surveys.services and
+surveys.campaigns; errors are mapped by crm.api.errors (a django ValidationError -> 400, nothing changed)."""
+
+import uuid
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from accounts.permissions import RolePermissions
+from crm.api.errors import DETAIL_ERRORS, ERROR_404, LIST_ERRORS, WRITE_ERRORS
+from crm.api.views import ApiViewSet, location_header
+from surveys import selectors, services
+from surveys.api.serializers import (
+    SurveyInputSerializer,
+    SurveyInvitationSendInputSerializer,
+    SurveyInvitationSendResultSerializer,
+    SurveyInvitationSerializer,
+    SurveyResponseSerializer,
+    SurveyResultsQuerySerializer,
+    SurveyResultsSerializer,
+    SurveySerializer,
+    SurveyUpdateInputSerializer,
+)
+from surveys.campaigns import MAX_CONTACTS_PER_REQUEST, invitations_send
+from surveys.filters import InvitationFilterSet, ResponseFilterSet, SurveyFilterSet
+from surveys.results import ResultsQuery, results_responses, survey_results
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Same as `trigger_key` in the body (which wins when both are given).",
+)
+CSV_FORMAT = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    enum=["json", "csv"],
+    description="`csv`: every matching response as a streamed CSV file (not paginated).",
+)
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets `?format=csv` (or `.csv`, or `Accept: text/csv`) select the CSV export; the views stream it."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):  # pragma: no cover - streamed
+        raise NotImplementedError("CSV answers are streamed by the view.")
+
+
+def json_only(responses: dict) -> dict:
+    """Error answers of a view that can also answer CSV are JSON all the same."""
+    return {(code, "application/json"): response for code, response in responses.items()}
+
+
+def wants_csv(request) -> bool:
+    return getattr(getattr(request, "accepted_renderer", None), "format", None) == "csv"
+
+
+def csv_response(rows, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class CsvErrorsAsJsonMixin:
+    """An error of a CSV request (bad filter, 404) is answered as JSON, like every other error."""
+
+    def handle_exception(self, exc):
+        if wants_csv(self.request):
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+
+class InvitationSendPermission(RolePermissions):
+    """Sending invitations needs `surveys.add_invitation` (CSMs and admins), not the right to add surveys."""
+
+    def get_required_permissions(self, method, model_cls):
+        if method == "POST":
+            return ["surveys.add_invitation"]
+        return super().get_required_permissions(method, model_cls)
+
+
+SURVEY_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Survey id.")
+
+
+@extend_schema(tags=["surveys"])
+class SurveyViewSet(CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """NPS, CES and CSAT surveys."""
+
+    serializer_class = SurveySerializer
+    filterset_class = SurveyFilterSet
+    ordering = ("name",)
+    ordering_fields = ("name", "created_at", "updated_at")
+
+    def get_queryset(self):
+        return selectors.survey_list()
+
+    @extend_schema(summary="List surveys", responses={200: SurveySerializer(many=True), **LIST_ERRORS})
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="Get a survey", responses={200: SurveySerializer, **DETAIL_ERRORS})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a survey",
+        request=SurveyInputSerializer,
+        responses={201: SurveySerializer, **WRITE_ERRORS},
+        examples=[
+            OpenApiExample(
+                "quarterly NPS",
+                value={"name": "Quarterly NPS", "kind": "nps", "reminder_after_days": 3},
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = SurveyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        survey = services.survey_create(actor=self.actor, **serializer.validated_data)
+        return Response(
+            SurveySerializer(survey).data,
+            status=status.HTTP_201_CREATED,
+            headers=location_header(request, "survey-detail", survey.pk),
+        )
+
+    @extend_schema(
+        summary="Update some settings of a survey",
+        request=SurveyUpdateInputSerializer(partial=True),
+        responses={200: SurveySerializer, **WRITE_ERRORS, 404: ERROR_404},
+        description="`kind` cannot change. `is_active: false` stops every trigger of the survey: invitations "
+        'not sent yet are suppressed with the reason "survey is inactive".',
+    )
+    def partial_update(self, request, *args, **kwargs):
+        survey = self.get_object()
+        serializer = SurveyUpdateInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        survey = services.survey_update(survey=survey, actor=self.actor, **serializer.validated_data)
+        return Response(SurveySerializer(survey).data)
+
+    # --- sending ------------------------------------------------------------------------------------------
+
+    def _trigger_key(self, request, body_key: str | None) -> str:
+        if body_key:
+            return f"api:{body_key}"
+        header = request.headers.get("Idempotency-Key")
+        if header is not None:
+            field = SurveyInvitationSendInputSerializer().fields["trigger_key"]
+            try:
+                return f"api:{field.run_validation(header.strip())}"
+            except ValidationError as exc:
+                raise ValidationError({"Idempotency-Key": exc.detail}) from None
+        return f"api:{uuid.uuid4()}"
+
+    @extend_schema(
+        summary="Invite contacts to the survey now",
+        parameters=[SURVEY_ID, IDEMPOTENCY_KEY],
+        request=SurveyInvitationSendInputSerializer,
+        responses={
+            201: OpenApiResponse(
+                SurveyInvitationSendResultSerializer,
+                description="Invitations created and dispatched: each was sent (its email queued) or "
+                "suppressed by the contact ledger, with the reason.",
+            ),
+            200: OpenApiResponse(
+                SurveyInvitationSendResultSerializer,
+                description="The same trigger key was used before for all these contacts: nothing new was "
+                "created or sent; the invitations are returned as they are now.",
+            ),
+            **WRITE_ERRORS,
+            404: ERROR_404,
+        },
+        description=f"Creates one invitation per contact (at most {MAX_CONTACTS_PER_REQUEST}) and dispatches "
+        "it in the same request: the contact ledger decides whether it may be emailed now (unsubscribed, "
+        "bounced, complained, surveyed within the last 30 days), and a suppressed invitation is recorded "
+        "with its reason. Unknown contact ids or an inactive survey: 400 and nothing is created. The same "
+        "`trigger_key` (or `Idempotency-Key` header) never invites the same contact to this survey twice, "
+        "so a retried request is harmless. Needs the `surveys.add_invitation` permission.",
+        examples=[
+            OpenApiExample(
+                "two contacts",
+                value={"contacts": [12, 34], "trigger_key": "onboarding-wave-3"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "one sent, one suppressed",
+                value={
+                    "invitations": [
+                        {"id": 501, "contact": 12, "status": "sent", "suppressed_reason": ""},
+                        {
+                            "id": 502,
+                            "contact": 34,
+                            "status": "suppressed",
+                            "suppressed_reason": "surveyed 12 days ago",
+                        },
+                    ],
+                    "suppressed": [{"contact": 34, "invitation": 502, "reason": "surveyed 12 days ago"}],
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="invitations",
+        filter_backends=[],
+        permission_classes=[InvitationSendPermission],
+    )
+    def invitations(self, request, pk=None):
+        survey = self.get_object()
+        serializer = SurveyInvitationSendInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        trigger_key = self._trigger_key(request, data.get("trigger_key"))
+        outcome = invitations_send(
+            survey=survey, contact_ids=data["contacts"], trigger_key=trigger_key, actor=self.actor
+        )
+        body = {
+            "invitations": SurveyInvitationSerializer(outcome.invitations, many=True).data,
+            "suppressed": [
+                {"contact": i.contact_id, "invitation": i.pk, "reason": i.suppressed_reason}
+                for i in outcome.suppressed
+            ],
+        }
+        return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
+
+    # --- results ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _results_query(request) -> ResultsQuery:
+        params = request.query_params
+        data = {}
+        for name in params:
+            if name == "format":
+                continue
+            data[name] = params.getlist(name) if name in ("tier", "lifecycle_stage") else params.get(name)
+        serializer = SurveyResultsQuerySerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        return ResultsQuery(
+            start=values.get("start"),
+            end=values.get("end"),
+            interval=values.get("interval") or "month",
+            tiers=tuple(values.get("tier") or ()),
+            lifecycle_stages=tuple(values.get("lifecycle_stage") or ()),
+            owner_email=values.get("owner"),
+            customer_id=values.get("customer"),
+        )
+
+    @extend_schema(
+        summary="Results: responses, response rate, NPS / CES / CSAT and the trend",
+        parameters=[SURVEY_ID, SurveyResultsQuerySerializer, CSV_FORMAT],
+        responses={
+            (200, "application/json"): SurveyResultsSerializer,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="The responses in scope, one per line (see /survey-responses/)."
+            ),
+            **json_only({400: WRITE_ERRORS[400], **DETAIL_ERRORS}),
+        },
+        description="For the responses answered in the period (`start`..`end`, both days included; default: "
+        "all time) of customers matching the filters. NPS = % promoters (9-10) - % detractors (0-6), "
+        "-100..100; CES = mean of the 1-7 answers, with the % of answers 5-7; CSAT = % of 4-5 answers. "
+        "Metrics of other kinds are null, as are all metrics when there is no response. `response_rate` = "
+        "the % of the invitations sent in the period that were answered. `trend` has every week (from "
+        "Monday) or month of the period, oldest first. `GET /api/v1/surveys/{id}/results.csv` (or "
+        "`?format=csv`) streams the responses in the same scope as CSV.",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="results",
+        filter_backends=[],
+        pagination_class=None,
+        renderer_classes=[JSONRenderer, CsvRenderer],
+    )
+    def results(self, request, pk=None, format=None):
+        survey = self.get_object()
+        query = self._results_query(request)
+        if wants_csv(request):
+            rows = selectors.responses_csv(results_responses(survey=survey, query=query))
+            return csv_response(rows, f"survey-{survey.pk}-responses.csv")
+        return Response(SurveyResultsSerializer(survey_results(survey=survey, query=query)).data)
+
+
+@extend_schema(tags=["surveys"])
+class SurveyResponseViewSet(
+    CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
+):
+    """Answers to surveys, latest first. `?format=csv` exports every matching response."""
+
+    serializer_class = SurveyResponseSerializer
+    filterset_class = ResponseFilterSet
+    renderer_classes = [JSONRenderer, CsvRenderer]
+    ordering = ("-id",)
+    ordering_fields = ("answered_at", "score")
+
+    def get_queryset(self):
+        return selectors.response_list()
+
+    def get_renderers(self):
+        if self.action == "list":
+            return super().get_renderers()
+        return [JSONRenderer()]
+
+    @extend_schema(
+        summary="List survey responses",
+        parameters=[CSV_FORMAT],
+        responses={
+            (200, "application/json"): SurveyResponseSerializer(many=True),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Every matching response."),
+            **json_only(LIST_ERRORS),
+        },
+        description="Default order: latest recorded first. `format=csv` streams every matching response "
+        "(columns: response_id, answered_at, updated_at, survey_id, survey, kind, score, band, comment, "
+        "customer_id, customer, contact_id, contact_email, invitation_id, trigger, seconds_after_send).",
+    )
+    def list(self, request, *args, **kwargs):
+        if wants_csv(request):
+            queryset = self.filter_queryset(self.get_queryset())
+            return csv_response(selectors.responses_csv(queryset), "survey-responses.csv")
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Get a survey response", responses={200: SurveyResponseSerializer, **DETAIL_ERRORS}
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+
+@extend_schema(tags=["surveys"])
+class SurveyInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Invitations: who was asked which survey, by what, and whether it was sent, suppressed (with the
+    reason), answered or expired. Tokens are never shown."""
+
+    serializer_class = SurveyInvitationSerializer
+    filterset_class = InvitationFilterSet
+    ordering = ("-id",)
+    ordering_fields = ("created_at", "sent_at")
+
+    def get_queryset(self):
+        return selectors.invitation_list()
+
+    @extend_schema(
+        summary="List survey invitations",
+        responses={200: SurveyInvitationSerializer(many=True), **LIST_ERRORS},
+        description="Default order: latest created first.",
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Get a survey invitation", responses={200: SurveyInvitationSerializer, **DETAIL_ERRORS}
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)

@@ -1,0 +1,180 @@
+"""Reads on surveys, invitations and responses: querysets that load what a page needs in one statement."""
+
+import csv
+import functools
+import operator
+from collections.abc import Iterable, Iterator
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from surveys.models import Invitation, Kind, Response, Survey, band
+
+# The score bands as SQL conditions (the same cut-offs as surveys.models.band()).
+BAND_CONDITIONS: dict[str, Q] = {
+    "promoter": Q(kind=Kind.NPS, score__gte=9),
+    "passive": Q(kind=Kind.NPS, score__gte=7, score__lte=8),
+    "detractor": Q(kind=Kind.NPS, score__lte=6),
+    "happy": Q(kind=Kind.CSAT, score__gte=4) | Q(kind=Kind.CES, score__gte=5),
+    "neutral": Q(kind=Kind.CSAT, score=3) | Q(kind=Kind.CES, score=4),
+    "unhappy": Q(kind=Kind.CSAT, score__lte=2) | Q(kind=Kind.CES, score__lte=3),
+}
+BAND_CHOICES = [
+    ("promoter", "Promoter (NPS 9-10)"),
+    ("passive", "Passive (NPS 7-8)"),
+    ("detractor", "Detractor (NPS 0-6)"),
+    ("happy", "Happy (CSAT 4-5, CES 5-7)"),
+    ("neutral", "Neutral (CSAT 3, CES 4)"),
+    ("unhappy", "Unhappy (CSAT 1-2, CES 1-3)"),
+]
+
+
+def band_condition(bands: Iterable[str]) -> Q:
+    """Rows in any of the bands."""
+    return functools.reduce(operator.or_, (BAND_CONDITIONS[name] for name in bands), Q(pk__in=[]))
+
+
+def survey_list() -> QuerySet[Survey]:
+    return Survey.objects.all()
+
+
+def invitation_list() -> QuerySet[Invitation]:
+    """Invitations with their survey's name, the contact's email and the response id (one LEFT JOIN each)."""
+    return Invitation.objects.annotate(
+        survey_name=F("survey__name"),
+        contact_email=F("contact__email"),
+        response_id=F("response__id"),
+    )
+
+
+def response_list() -> QuerySet[Response]:
+    """Responses with the survey's name, customer's name, contact's email and the invitation's trigger."""
+    return Response.objects.annotate(
+        survey_name=F("survey__name"),
+        customer_name=F("customer__name"),
+        contact_email=F("contact__email"),
+        trigger=F("invitation__trigger"),
+    )
+
+
+def customer_scope(
+    queryset: QuerySet,
+    *,
+    tiers: Iterable[str] | None = None,
+    lifecycle_stages: Iterable[str] | None = None,
+    owner_email: str | None = None,
+    customer_id: int | None = None,
+) -> QuerySet:
+    """Narrow rows that point at a customer (invitations, responses) by the customer's tier, lifecycle stage,
+    owner CSM (by email) or id."""
+    if tiers:
+        queryset = queryset.filter(customer__tier__in=list(tiers))
+    if lifecycle_stages:
+        queryset = queryset.filter(customer__lifecycle_stage__in=list(lifecycle_stages))
+    if owner_email:
+        queryset = queryset.filter(customer__owner__email__iexact=owner_email.strip())
+    if customer_id:
+        queryset = queryset.filter(customer_id=customer_id)
+    return queryset
+
+
+def latest_responses(*, customer_id: int) -> dict[str, Response]:
+    """The customer's latest response of each kind (one indexed lookup per kind, on customer+kind+time)."""
+    latest = {}
+    for kind in Kind.values:
+        response = (
+            Response.objects.filter(customer_id=customer_id, kind=kind)
+            .select_related("contact", "survey")
+            .order_by("-answered_at", "-id")
+            .first()
+        )
+        if response is not None:
+            latest[kind] = response
+    return latest
+
+
+# --- CSV export ---------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    ("response_id", "pk"),
+    ("answered_at", "answered_at"),
+    ("updated_at", "updated_at"),
+    ("survey_id", "survey_id"),
+    ("survey", "survey__name"),
+    ("kind", "kind"),
+    ("score", "score"),
+    ("band", None),
+    ("comment", "comment"),
+    ("customer_id", "customer_id"),
+    ("customer", "customer__name"),
+    ("contact_id", "contact_id"),
+    ("contact_email", "contact__email"),
+    ("invitation_id", "invitation_id"),
+    ("trigger", "invitation__trigger"),
+    ("seconds_after_send", "seconds_after_send"),
+)
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Lines:
+    """A file-like target for csv.writer that keeps what it is given, so rows can be sent in chunks."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def write(self, value: str) -> None:
+        self.parts.append(value)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text
+
+
+def _text(value: str) -> str:
+    # A comment such as "=HYPERLINK(...)" must stay text when the file is opened in a spreadsheet.
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def _moment(value, tz) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(tz).isoformat() if value.tzinfo is not None else value.isoformat()
+
+
+_TEXT_COLUMNS = {"survey__name", "comment", "customer__name", "contact__email"}
+_TIME_COLUMNS = {"answered_at", "updated_at"}
+
+
+def responses_csv(
+    queryset: QuerySet[Response], *, chunk_size: int = 2000, rows_per_chunk: int = 500
+) -> Iterator[str]:
+    """CSV text of the responses (header first), streamed in chunks of rows: one query, read in batches (a
+    server-side cursor on PostgreSQL), never a query per row."""
+    out = _Lines()
+    writer = csv.writer(out)
+    writer.writerow([name for name, _ in CSV_COLUMNS])
+    yield out.take()
+    paths = [path for _, path in CSV_COLUMNS if path is not None]
+    texts = [i for i, path in enumerate(paths) if path in _TEXT_COLUMNS]
+    times = [i for i, path in enumerate(paths) if path in _TIME_COLUMNS]
+    band_at = [name for name, _ in CSV_COLUMNS].index("band")
+    kind_at, score_at = paths.index("kind"), paths.index("score")
+    rows = queryset.order_by("-answered_at", "-id").values_list(*paths).iterator(chunk_size=chunk_size)
+    tz = timezone.get_current_timezone()
+    pending = 0
+    for row in rows:
+        cells = list(row)
+        for i in texts:
+            if cells[i]:
+                cells[i] = _text(cells[i])
+        for i in times:
+            cells[i] = _moment(cells[i], tz)
+        cells.insert(band_at, band(row[kind_at], row[score_at]))
+        writer.writerow(cells)
+        pending += 1
+        if pending >= rows_per_chunk:
+            yield out.take()
+            pending = 0
+    if pending:
+        yield out.take()
