@@ -44,6 +44,7 @@ from tickets.configuration import (
     sla_policy_update,
 )
 from tickets.forms import (
+    POLICY_FIELDS,
     REPLY_PUBLIC,
     AssignForm,
     BusinessCalendarForm,
@@ -929,20 +930,6 @@ def _calendar_refused(exc: ValidationError) -> ServiceRefused:
     return ServiceRefused(merged)
 
 
-POLICY_FIELDS = (
-    "order",
-    "is_active",
-    "calendar",
-    "tiers",
-    "priorities",
-    "channels",
-    "categories",
-    "first_response_minutes",
-    "next_reply_minutes",
-    "resolution_minutes",
-    "warn_at_percent",
-    "pause_on_hold",
-)
 
 
 @admin.register(SlaPolicy)

@@ -266,6 +266,23 @@ class TargetMinutesField(forms.IntegerField):
             )
 
 
+# The editable fields of an SLA policy besides its name (the admin writes them through the configuration service).
+POLICY_FIELDS = (
+    "order",
+    "is_active",
+    "calendar",
+    "tiers",
+    "priorities",
+    "channels",
+    "categories",
+    "first_response_minutes",
+    "next_reply_minutes",
+    "resolution_minutes",
+    "warn_at_percent",
+    "pause_on_hold",
+)
+
+
 class SlaPolicyForm(forms.ModelForm):
     tiers = _checkboxes(Tier.choices, "Customer tiers this policy applies to. None ticked: any tier.")
     priorities = _checkboxes(Priority.choices, "None ticked: any priority.")
@@ -292,21 +309,7 @@ class SlaPolicyForm(forms.ModelForm):
 
     class Meta:
         model = SlaPolicy
-        fields = (
-            "name",
-            "order",
-            "is_active",
-            "calendar",
-            "tiers",
-            "priorities",
-            "channels",
-            "categories",
-            "first_response_minutes",
-            "next_reply_minutes",
-            "resolution_minutes",
-            "warn_at_percent",
-            "pause_on_hold",
-        )
+        fields = ("name", *POLICY_FIELDS)
 
 
 class FlagRuleForm(forms.ModelForm):
