@@ -49,9 +49,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## bench: API and admin list pages at 100,000 customers on PostgreSQL, against a raw-SQL baseline
+## bench: API and admin list pages at 100,000 customers on PostgreSQL, against a raw-SQL baseline; surveys:
+## 10,000 invitations through a real SMTP server, the answer page under load, results over 1,000,000 responses
+## tickets: inbound emails per second, the SLA sweep over 100,000 open tickets, the list at 1,000,000 tickets
 bench: $(STAMP)
-	$(PY) tests/benchmarks/bench_customers.py
+	$(PY) tests/benchmarks/bench_customers.py; status=$$?; \
+	$(PY) tests/benchmarks/bench_tickets.py || status=1; \
+	$(PY) tests/benchmarks/bench_surveys.py && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

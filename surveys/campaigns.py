@@ -21,7 +21,6 @@ from crm.models import Contact
 from surveys.models import Invitation, Survey
 from surveys.selectors import invitation_list
 from surveys.services import invitation_create, invitation_dispatch
-from surveys.triggers import campaign_audience
 
 MAX_CONTACTS_PER_REQUEST = 100  # each is dispatched in the request (about 20 ms each)
 
@@ -87,10 +86,6 @@ def invitations_send(
 
 def campaign_audience_count(*, audience: dict) -> int:
     """How many contacts an audience holds now (the admin's preview before starting a campaign)."""
-    return campaign_audience(
-        tiers=audience.get("tiers"),
-        lifecycle_stages=audience.get("lifecycle_stages"),
-        owners=audience.get("owners"),
-        roles=audience.get("roles"),
-        customers=audience.get("customers"),
-    ).count()
+    from surveys.scheduling import audience_contacts
+
+    return audience_contacts(audience).count()
