@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from crm.models import Contact, Customer
+from crm.ledger import ledger_claim
+from crm.models import Contact, Customer, LedgerEntry
 from crm.outbound_email import email_queue
 from crm.timeline import timeline_record
 from tickets import signals
@@ -155,6 +156,18 @@ def ticket_create(
 
 
 def _reply_email(ticket: Ticket, message: TicketMessage) -> None:
+    # The contact ledger: replies to the requester's own request always go, unless the address bounced (or
+    # complained); a suppressed reply is recorded with its reason, and the message stays on the ticket.
+    reason = ledger_claim(contact=ticket.requester, kind=LedgerEntry.Kind.TICKET_REPLY, source=message)
+    if reason:
+        timeline_record(
+            customer=ticket.customer_id,
+            kind="ticket.reply_not_emailed",
+            summary=f"Reply on {ticket.reference} not emailed to {ticket.requester.email}: {reason}",
+            source=ticket,
+            payload={"ticket_id": ticket.pk, "message_id": message.pk, "reason": reason},
+        )
+        return
     earlier = list(
         ticket.messages.exclude(email_message_id="").exclude(pk=message.pk).values_list("email_message_id", flat=True)
     )

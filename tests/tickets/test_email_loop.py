@@ -309,5 +309,21 @@ def test_the_quoted_history_is_trimmed_from_the_stored_html_too(
     assert "Which browser?" not in message.body_html and "wrote:" not in message.body_html
 
 
-def test_a_reply_to_a_bounced_requester():
-    pytest.skip("the contact ledger (bounces and suppressions) is a later issue")
+def test_a_reply_to_a_bounced_requester_is_recorded_not_emailed(ana, agent, django_capture_on_commit_callbacks):
+    from crm.ledger import contact_mark_bounced, contact_unsubscribe
+    from crm.models import LedgerEntry, OutboundEmail, TimelineEvent
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = email_ticket("Help", "Hi")
+    # Unsubscribing from surveys does not stop replies to the contact's own request...
+    contact_unsubscribe(contact=ticket.requester)
+    ticket_reply(ticket=ticket, body="First answer", actor=agent)
+    assert OutboundEmail.objects.filter(kind="ticket_reply").count() == 1
+    # ...a bounced address does: the reply stays on the ticket, the suppression is recorded with its reason.
+    contact_mark_bounced(contact=ticket.requester, detail="550 5.1.1 user unknown")
+    message = ticket_reply(ticket=ticket, body="Second answer", actor=agent)
+    assert OutboundEmail.objects.filter(kind="ticket_reply").count() == 1
+    assert message.email_message_id == ""
+    entry = LedgerEntry.objects.filter(kind="ticket_reply").latest("created_at")
+    assert (entry.outcome, entry.reason) == ("suppressed", "bounced")
+    assert TimelineEvent.objects.filter(kind="ticket.reply_not_emailed").exists()
