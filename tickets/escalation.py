@@ -36,27 +36,36 @@ def _staff_email(*, key: str, to, subject: str, body: str, ticket: Ticket) -> No
     )
 
 
-def _claim(queryset, guard_field: str, now: dt.datetime) -> list[SlaTarget]:
-    ids = list(queryset.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:BATCH])
+def _claim(queryset, guard_field: str, now: dt.datetime, after: int) -> tuple[list[SlaTarget], int]:
+    """Claim the next batch after primary key `after` (keyset paging: each batch reads on from where the last one
+    stopped instead of re-reading the rows already claimed). Returns the batch and the last key read."""
+    ids = list(
+        queryset.filter(pk__gt=after)
+        .select_for_update(skip_locked=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:BATCH]
+    )
     if not ids:
-        return []
+        return [], after
     SlaTarget.objects.filter(pk__in=ids, **{f"{guard_field}__isnull": True}).update(**{guard_field: now})
-    return list(
+    batch = list(
         SlaTarget.objects.filter(pk__in=ids).select_related(
             "ticket__assignee", "ticket__team__lead", "ticket__customer__owner"
         )
     )
+    return batch, ids[-1]
 
 
 def sla_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     warned = breached = 0
+    last = 0
     while True:
         with transaction.atomic():
             due = SlaTarget.objects.filter(
                 state=SlaTarget.State.RUNNING, warn_at__lte=now, warned_at__isnull=True, breached=False
             )
-            batch = _claim(due, "warned_at", now)
+            batch, last = _claim(due, "warned_at", now, last)
             for target in batch:
                 ticket = target.ticket
                 _staff_email(
@@ -70,12 +79,13 @@ def sla_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         warned += len(batch)
         if len(batch) < BATCH:
             break
+    last = 0
     while True:
         with transaction.atomic():
             due = SlaTarget.objects.filter(
                 state=SlaTarget.State.RUNNING, due_at__lte=now, breach_notified_at__isnull=True
             )
-            batch = _claim(due, "breach_notified_at", now)
+            batch, last = _claim(due, "breach_notified_at", now, last)
             if batch:
                 _escalate(batch, now)
         breached += len(batch)

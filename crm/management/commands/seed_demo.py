@@ -1,18 +1,30 @@
-"""`manage.py seed_demo --customers N`: realistic demo and scale data, bulk-inserted (see crm.demo_data)."""
+"""`manage.py seed_demo --customers N`: realistic demo and scale data, bulk-inserted (see crm.demo_data),
+then the support desk and its tickets for those customers (see tickets.demo_data) when the tickets app is
+installed.
+
+crm imports no other app of ours at module level: the tickets part is looked up when the command runs.
+"""
 
 import random
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
 from crm.demo_data import demo_seed
 from crm.models import Customer
+
+# Mirrors tickets.demo_data (SERVICES_MAX_TICKETS, default_ticket_count) for the help text only.
+TICKETS_PER_CUSTOMER, DEFAULT_MAX_TICKETS, SERVICES_MAX_TICKETS = 2, 600, 2_000
 
 
 class Command(BaseCommand):
     help = (
         "Create realistic demo data: CSMs and support agents, customers with contacts, notes and timeline "
         "events, with bulk inserts (100,000 customers in well under a minute on PostgreSQL). Bypasses the "
-        "per-row services, so no django-simple-history rows are written for seeded data."
+        "per-row services, so no django-simple-history rows are written for seeded data. Then the support "
+        "desk: business calendars, SLA policies, flag rules, a support team, and tickets for the new "
+        f"customers: up to {SERVICES_MAX_TICKETS:,} through the ticket services (real SLA clocks, status "
+        "logs, timelines and metrics), more bulk-inserted (no status logs or timeline events per ticket)."
     )
 
     def add_arguments(self, parser):
@@ -23,19 +35,58 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=None, help="The same seed gives the same data.")
         parser.add_argument("--batch-size", type=int, default=5000, help="Rows per INSERT. Default: 5000.")
+        parser.add_argument(
+            "--tickets",
+            type=int,
+            default=None,
+            help=f"Support tickets for the new customers (0: none). Default: {TICKETS_PER_CUSTOMER} per "
+            f"customer, at most {DEFAULT_MAX_TICKETS:,}.",
+        )
+        parser.add_argument(
+            "--ticket-path",
+            choices=["auto", "services", "bulk"],
+            default="auto",
+            help=f"auto (default): through the ticket services up to {SERVICES_MAX_TICKETS:,} tickets, bulk "
+            "inserts above; services: every event through the services; bulk: COPY / bulk_create with one "
+            "running SLA target per open ticket (no status log, timeline events or SLA intervals).",
+        )
 
-    def handle(self, *args, customers, contacts_per_customer, if_empty, seed, batch_size, **options):
+    def handle(
+        self,
+        *args,
+        customers,
+        contacts_per_customer,
+        if_empty,
+        seed,
+        batch_size,
+        tickets,
+        ticket_path,
+        **options,
+    ):
         if customers < 1:
             raise CommandError("--customers must be at least 1.")
         if not 1 <= contacts_per_customer <= 50:
             raise CommandError("--contacts-per-customer must be between 1 and 50.")
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        with_tickets = apps.is_installed("tickets")
+        if with_tickets:
+            from tickets import demo_data as ticket_demo
+
+            if tickets is None:
+                tickets = ticket_demo.default_ticket_count(customers)
+            if tickets < 0:
+                raise CommandError("--tickets must be 0 or more.")
+            if ticket_path == "services" and tickets > ticket_demo.SERVICES_MAX_TICKETS:
+                raise CommandError(
+                    f"--ticket-path services seeds at most {ticket_demo.SERVICES_MAX_TICKETS:,} tickets."
+                )
         if if_empty and Customer.objects.exists():
             self.stdout.write("Customers exist already; nothing seeded (--if-empty).")
             return
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
+        first_new = (Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         result = demo_seed(
             customers=customers, contacts_per_customer=contacts_per_customer, seed=seed, batch_size=batch_size
         )
@@ -46,3 +97,28 @@ class Command(BaseCommand):
                 f"{result.support_agents} support agents) in {result.seconds:.1f} s (seed {seed})."
             )
         )
+        if not with_tickets or not tickets:
+            return
+        support = ticket_demo.demo_tickets_seed(
+            tickets=tickets,
+            seed=seed,
+            customers=Customer.objects.filter(pk__gte=first_new),
+            path=ticket_path,
+            batch_size=batch_size,
+            progress=self._progress if tickets > ticket_demo.SERVICES_MAX_TICKETS else None,
+        )
+        statuses = ", ".join(f"{n:,} {status}" for status, n in support.statuses.most_common())
+        if support.path == "services":
+            sweep = f"; SLA sweep: {support.warned:,} warnings, {support.escalated:,} escalations"
+        else:
+            sweep = " (bulk: no status logs, timeline events or SLA intervals per ticket)"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {support.tickets:,} tickets ({statuses}) with {support.messages:,} messages and "
+                f"{support.sla_targets:,} SLA targets through the {support.path} path in "
+                f"{support.seconds:.1f} s{sweep}."
+            )
+        )
+
+    def _progress(self, done: int, total: int) -> None:
+        self.stdout.write(f"  tickets: {done:,} / {total:,}")
