@@ -60,6 +60,7 @@ class Task(models.Model):
             models.Index(fields=["owner", "status", "due_date"], name="success_task_mine_idx"),
             models.Index(fields=["customer", "status"], name="success_task_customer_idx"),
             models.Index(fields=["updated_at", "id"], name="success_task_updated_idx"),
+            models.Index(fields=["source_type", "source_id"], name="success_task_source_idx"),
         ]
 
     def __str__(self):

@@ -41,9 +41,16 @@ def loop_close(*, response_id: int) -> None:
         if survey.on_unhappy == Survey.OnUnhappy.TICKET:
             _open_ticket(response, reason)
         else:
+            from django.contrib.contenttypes.models import ContentType
+
             from success.models import Task
             from success.services import task_create
 
+            if Task.objects.filter(
+                source_type=ContentType.objects.get_for_model(response.invitation),
+                source_id=str(response.invitation_id),
+            ).exists():
+                return  # one follow-up per invitation, even once the CSM has closed it
             task, created = task_create(
                 customer=response.customer,
                 type=Task.Type.RISK,
@@ -80,16 +87,9 @@ def _open_ticket(response: Response, reason: str) -> None:
     from tickets.models import Ticket
     from tickets.services import ticket_create
 
-    marker = f"survey-response:{response.invitation_id}"
-    if (
-        Ticket.objects.filter(customer=response.customer, tags__contains=[marker]).exists()
-        if False
-        else (
-            Ticket.objects.filter(
-                customer=response.customer, subject__endswith=f"(invitation {response.invitation_id})"
-            ).exists()
-        )
-    ):
+    if Ticket.objects.filter(
+        customer=response.customer, subject__endswith=f"(invitation {response.invitation_id})"
+    ).exists():
         return
     ticket_create(
         customer=response.customer,

@@ -158,8 +158,13 @@ register_personalizer("survey_reminder", _personalize)
 
 
 @transaction.atomic
-def invitation_dispatch(*, invitation_id: int, now: dt.datetime | None = None) -> Invitation | None:
-    """Send a due invitation once: ledger check (recorded), then its email row, in one transaction."""
+def invitation_dispatch(
+    *, invitation_id: int, now: dt.datetime | None = None, send_email: bool = True
+) -> Invitation | None:
+    """Send a due invitation once: ledger check (recorded), then its email row, in one transaction.
+
+    send_email=False records history (imports, demo data): the ledger entry, status and timeline as of `now`,
+    but no email row."""
     now = now or timezone.now()
     invitation = (
         Invitation.objects.select_for_update(skip_locked=True, of=("self",))
@@ -192,19 +197,22 @@ def invitation_dispatch(*, invitation_id: int, now: dt.datetime | None = None) -
             summary=f"{survey.name} not sent to {invitation.contact.email}: {reason}",
             source=invitation,
             payload={"invitation_id": invitation.pk, "reason": reason},
+            occurred_at=now,
         )
         return _suppress(invitation, reason)
-    subject, text, html = _render_invitation(invitation, reminder=False)
-    email = email_queue(
-        idempotency_key=f"survey_invite:{invitation.pk}",
-        kind="survey_invite",
-        to_email=invitation.contact.email,
-        subject=subject,
-        text_body=text,
-        html_body=html,
-        contact=invitation.contact,
-        headers=unsubscribe_headers(invitation.contact),
-    )
+    email = None
+    if send_email:
+        subject, text, html = _render_invitation(invitation, reminder=False)
+        email = email_queue(
+            idempotency_key=f"survey_invite:{invitation.pk}",
+            kind="survey_invite",
+            to_email=invitation.contact.email,
+            subject=subject,
+            text_body=text,
+            html_body=html,
+            contact=invitation.contact,
+            headers=unsubscribe_headers(invitation.contact),
+        )
     invitation.status = Status.SENT
     invitation.sent_at = now
     invitation.expires_at = now + dt.timedelta(days=survey.expiry_days)
@@ -216,6 +224,7 @@ def invitation_dispatch(*, invitation_id: int, now: dt.datetime | None = None) -
         summary=f"{survey.name} sent to {invitation.contact.email}",
         source=invitation,
         payload={"invitation_id": invitation.pk, "survey_id": survey.pk, "kind": survey.kind},
+        occurred_at=now,
     )
     return invitation
 
@@ -317,6 +326,7 @@ def survey_answer(
             + (f": {response.comment[:150]}" if response.comment else ""),
             source=response,
             payload={"response_id": response.pk, "score": score, "band": response.band},
+            occurred_at=now,
         )
         if response.band != old_band:
             _close_the_loop(response)
@@ -358,6 +368,7 @@ def survey_answer(
             "score": score,
             "band": response.band,
         },
+        occurred_at=now,
     )
     _close_the_loop(response)
     return response, True

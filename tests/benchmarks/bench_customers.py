@@ -102,7 +102,7 @@ def prepare_data() -> None:
     existing = Customer.objects.count()
     if existing < CUSTOMERS:
         print(f"Seeding {CUSTOMERS - existing:,} customers (once; {existing:,} exist)...")
-        call_command("seed_demo", customers=CUSTOMERS - existing, seed=SEED)
+        call_command("seed_demo", customers=CUSTOMERS - existing, seed=SEED, surveys=0)
     print(f"{Customer.objects.count():,} customers in {os.environ['DATABASE_URL'].rsplit('/', 1)[-1]}")
 
 

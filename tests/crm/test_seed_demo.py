@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def seed(*args) -> str:
     """Customers only: the tickets seed_demo adds have their own tests (tests/tickets/test_seed_tickets.py)."""
     out = StringIO()
-    call_command("seed_demo", *map(str, args), "--tickets", "0", stdout=out)
+    call_command("seed_demo", *map(str, args), "--tickets", "0", "--surveys", "0", stdout=out)
     return out.getvalue()
 
 

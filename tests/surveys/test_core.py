@@ -77,6 +77,26 @@ def test_detractor_task_once_and_comment_can_change_within_7_days(nps, contact_f
     assert late.status_code == 403 and Response.objects.get().score == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_closed_follow_up_is_not_made_again_by_a_changed_answer_or_a_second_delivery(nps, contact_factory, client):
+    from success.services import task_close
+    from surveys.loop import loop_close
+
+    contact = contact_factory()
+    invitation = dispatch(nps, contact)
+    from surveys import tokens
+
+    token = tokens.token_for(invitation.token_nonce)
+    client.post(f"/s/{token}/", {"score": "2"})
+    task = Task.objects.get(customer=contact.customer)
+    task_close(task=task, status="done")
+    response = Response.objects.get()
+    loop_close(response_id=response.pk)  # the on-commit callback delivered again
+    client.post(f"/s/{token}/", {"score": "8"})  # a passive now...
+    client.post(f"/s/{token}/", {"score": "3", "comment": "Still slow"})  # ...and a detractor again
+    assert list(Task.objects.filter(customer=contact.customer).values_list("status", flat=True)) == ["done"]
+
+
 @pytest.mark.django_db
 def test_bad_tokens_and_scores(nps, contact_factory, client):
     invitation = dispatch(nps, contact_factory())

@@ -38,7 +38,7 @@ CHANGELIST = reverse("admin:tickets_ticket_changelist")
 
 def seed(*args) -> str:
     out = StringIO()
-    call_command("seed_demo", *map(str, args), stdout=out)
+    call_command("seed_demo", *map(str, args), "--surveys", "0", stdout=out)
     return out.getvalue()
 
 

@@ -1,8 +1,9 @@
 """`manage.py seed_demo --customers N`: realistic demo and scale data, bulk-inserted (see crm.demo_data),
 then the support desk and its tickets for those customers (see tickets.demo_data) when the tickets app is
-installed.
+installed, then the demo surveys and their history (see surveys.demo_data) when the surveys app is.
 
-crm imports no other app of ours at module level: the tickets part is looked up when the command runs.
+crm imports no other app of ours at module level: the tickets and surveys parts are looked up when the command
+runs.
 """
 
 import random
@@ -15,6 +16,7 @@ from crm.models import Customer
 
 # Mirrors tickets.demo_data (SERVICES_MAX_TICKETS, default_ticket_count) for the help text only.
 TICKETS_PER_CUSTOMER, DEFAULT_MAX_TICKETS, SERVICES_MAX_TICKETS = 2, 600, 2_000
+DEFAULT_MAX_INVITATIONS = 3_000  # surveys.demo_data.DEFAULT_MAX_INVITATIONS
 
 
 class Command(BaseCommand):
@@ -24,7 +26,9 @@ class Command(BaseCommand):
         "per-row services, so no django-simple-history rows are written for seeded data. Then the support "
         "desk: business calendars, SLA policies, flag rules, a support team, and tickets for the new "
         f"customers: up to {SERVICES_MAX_TICKETS:,} through the ticket services (real SLA clocks, status "
-        "logs, timelines and metrics), more bulk-inserted (no status logs or timeline events per ticket)."
+        "logs, timelines and metrics), more bulk-inserted (no status logs or timeline events per ticket). Then "
+        "NPS, CSAT and CES surveys with a year of invitations and answers recorded through the survey services "
+        "(ledger, timeline, follow-up tasks; no emails)."
     )
 
     def add_arguments(self, parser):
@@ -50,6 +54,14 @@ class Command(BaseCommand):
             "inserts above; services: every event through the services; bulk: COPY / bulk_create with one "
             "running SLA target per open ticket (no status log, timeline events or SLA intervals).",
         )
+        parser.add_argument(
+            "--surveys",
+            type=int,
+            default=None,
+            help="About how many past survey invitations to record for the new customers' contacts (0: none; "
+            f"the surveys are configured all the same). Default: one per contact, at most "
+            f"{DEFAULT_MAX_INVITATIONS:,}.",
+        )
 
     def handle(
         self,
@@ -61,6 +73,7 @@ class Command(BaseCommand):
         batch_size,
         tickets,
         ticket_path,
+        surveys,
         **options,
     ):
         if customers < 1:
@@ -81,6 +94,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"--ticket-path services seeds at most {ticket_demo.SERVICES_MAX_TICKETS:,} tickets."
                 )
+        if surveys is not None and surveys < 0:
+            raise CommandError("--surveys must be 0 or more.")
         if if_empty and Customer.objects.exists():
             self.stdout.write("Customers exist already; nothing seeded (--if-empty).")
             return
@@ -97,8 +112,12 @@ class Command(BaseCommand):
                 f"{result.support_agents} support agents) in {result.seconds:.1f} s (seed {seed})."
             )
         )
-        if not with_tickets or not tickets:
-            return
+        if with_tickets and tickets:
+            self._seed_tickets(ticket_demo, tickets, seed, first_new, ticket_path, batch_size)
+        if apps.is_installed("surveys"):
+            self._seed_surveys(surveys, seed, first_new, result.contacts)
+
+    def _seed_tickets(self, ticket_demo, tickets, seed, first_new, ticket_path, batch_size) -> None:
         support = ticket_demo.demo_tickets_seed(
             tickets=tickets,
             seed=seed,
@@ -117,6 +136,23 @@ class Command(BaseCommand):
                 f"Seeded {support.tickets:,} tickets ({statuses}) with {support.messages:,} messages and "
                 f"{support.sla_targets:,} SLA targets through the {support.path} path in "
                 f"{support.seconds:.1f} s{sweep}."
+            )
+        )
+
+    def _seed_surveys(self, invitations, seed, first_new, contacts) -> None:
+        from surveys import demo_data as survey_demo
+
+        if invitations is None:
+            invitations = survey_demo.default_invitation_count(contacts)
+        result = survey_demo.demo_surveys_seed(
+            seed=seed, invitations=invitations, customers=Customer.objects.filter(pk__gte=first_new)
+        )
+        statuses = ", ".join(f"{n:,} {status}" for status, n in result.statuses.most_common()) or "none"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {result.surveys} surveys with {result.invitations:,} invitations ({statuses}), "
+                f"{result.responses:,} responses and {result.follow_up_tasks:,} follow-up tasks in "
+                f"{result.seconds:.1f} s."
             )
         )
 
