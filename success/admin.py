@@ -49,7 +49,9 @@ class TaskViewFilter(admin.SimpleListFilter):
 
 @admin.register(Task)
 class TaskAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
-    list_display = ("reason", "customer", "owner", "type", "due_date", "priority", "status", "source")
+    # "source_display", not "source": a changelist column named after the GenericForeignKey would be sorted by it
+    # (?o=N) and fail.
+    list_display = ("reason", "customer", "owner", "type", "due_date", "priority", "status", "source_display")
     list_select_related = ("customer", "owner", "source_type")
     list_filter = (TaskViewFilter, "status", "type", "priority", OwnerFilter)
     search_fields = ("reason", "customer__name")
@@ -58,20 +60,20 @@ class TaskAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     actions = ("mark_done", "cancel")
 
     @admin.display(description="Source")
-    def source(self, obj):
+    def source_display(self, obj):
         return obj.source_label
 
     def get_fields(self, request, obj=None):
         fields = ["customer", "owner", "type", "reason", "due_date", "priority"]
         if obj is not None:
-            fields += ["status", "source", "created_by", "created_at", "closed_at"]
+            fields += ["status", "source_display", "created_by", "created_at", "closed_at"]
         return fields
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             # The customer is fixed once created; status changes through the Mark done / Cancel actions.
-            readonly += ["customer", "status", "source", "created_by", "created_at", "closed_at"]
+            readonly += ["customer", "status", "source_display", "created_by", "created_at", "closed_at"]
         return readonly
 
     def save_model(self, request, obj, form, change):
