@@ -10,6 +10,8 @@ repeating the request changes nothing), so a deploy script can apply files of ca
 too, but skips the validation and the recount of running clocks that the API does.
 """
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -381,7 +383,7 @@ class TicketMessageViewSet(mixins.ListModelMixin, ApiViewSet):
     def create(self, request, *args, **kwargs):
         ticket = _ticket_or_404(self.kwargs["ticket_id"])
         context = {"ticket": ticket}
-        if "created_at" in request.data:
+        if isinstance(request.data, Mapping) and "created_at" in request.data:
             context["last_event_at"] = selectors.ticket_last_event_at(ticket=ticket)
         serializer = MessageInputSerializer(data=request.data, context=context)
         serializer.is_valid(raise_exception=True)
@@ -457,7 +459,7 @@ class TicketStatusChangeViewSet(mixins.ListModelMixin, ApiViewSet):
     def create(self, request, *args, **kwargs):
         ticket = _ticket_or_404(self.kwargs["ticket_id"])
         context = {}
-        if "at" in request.data:
+        if isinstance(request.data, Mapping) and "at" in request.data:
             context["last_event_at"] = selectors.ticket_last_event_at(ticket=ticket)
         serializer = StatusChangeInputSerializer(data=request.data, context=context)
         serializer.is_valid(raise_exception=True)
