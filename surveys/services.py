@@ -153,6 +153,22 @@ def _personalize(email) -> dict[str, str]:
     return {tokens.PLACEHOLDER: tokens.token_for(invitation.token_nonce)} if invitation else {}
 
 
+def _queue_email(invitation: Invitation, *, reminder: bool):
+    """The invitation's (or its reminder's) email row, once per invitation: its idempotency key."""
+    kind = "survey_reminder" if reminder else "survey_invite"
+    subject, text, html = _render_invitation(invitation, reminder=reminder)
+    return email_queue(
+        idempotency_key=f"{kind}:{invitation.pk}",
+        kind=kind,
+        to_email=invitation.contact.email,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        contact=invitation.contact,
+        headers=unsubscribe_headers(invitation.contact),
+    )
+
+
 register_personalizer("survey_invite", _personalize)
 register_personalizer("survey_reminder", _personalize)
 
@@ -200,19 +216,7 @@ def invitation_dispatch(
             occurred_at=now,
         )
         return _suppress(invitation, reason)
-    email = None
-    if send_email:
-        subject, text, html = _render_invitation(invitation, reminder=False)
-        email = email_queue(
-            idempotency_key=f"survey_invite:{invitation.pk}",
-            kind="survey_invite",
-            to_email=invitation.contact.email,
-            subject=subject,
-            text_body=text,
-            html_body=html,
-            contact=invitation.contact,
-            headers=unsubscribe_headers(invitation.contact),
-        )
+    email = _queue_email(invitation, reminder=False) if send_email else None
     invitation.status = Status.SENT
     invitation.sent_at = now
     invitation.expires_at = now + dt.timedelta(days=survey.expiry_days)
@@ -240,17 +244,7 @@ def invitation_remind(*, invitation_id: int, now: dt.datetime | None = None) -> 
     )
     if invitation is None or invitation.contact.unsubscribed_at or invitation.contact.bounced_at:
         return None
-    subject, text, html = _render_invitation(invitation, reminder=True)
-    email_queue(
-        idempotency_key=f"survey_reminder:{invitation.pk}",
-        kind="survey_reminder",
-        to_email=invitation.contact.email,
-        subject=subject,
-        text_body=text,
-        html_body=html,
-        contact=invitation.contact,
-        headers=unsubscribe_headers(invitation.contact),
-    )
+    _queue_email(invitation, reminder=True)
     invitation.reminded_at = now
     invitation.save(update_fields=["reminded_at"])
     return invitation
