@@ -2,6 +2,7 @@
 and unhappy answers turned into action."""
 
 import datetime as dt
+import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +18,8 @@ from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
 from surveys import tokens
 from surveys.models import DEFAULT_QUESTIONS, Invitation, Kind, Response, Survey
+
+logger = logging.getLogger(__name__)
 
 CHANGE_WINDOW = dt.timedelta(days=7)
 MAX_COMMENT = 5000
@@ -149,8 +152,21 @@ def _render_invitation(invitation: Invitation, *, reminder: bool) -> tuple[str, 
 
 def _personalize(email) -> dict[str, str]:
     _, _, pk = email.idempotency_key.partition(":")
-    invitation = Invitation.objects.filter(pk=int(pk)).only("token_nonce").first() if pk.isdigit() else None
-    return {tokens.PLACEHOLDER: tokens.token_for(invitation.token_nonce)} if invitation else {}
+    invitation = (
+        Invitation.objects.filter(pk=int(pk)).only("token_nonce", "token_hash").first() if pk.isdigit() else None
+    )
+    if invitation is None:
+        return {}
+    token = tokens.token_matching(invitation.token_nonce, invitation.token_hash)
+    if token is None:
+        # The key that made this token is gone (rotated without DJANGO_SECRET_KEY_FALLBACKS): a new token from
+        # the current key, so the links in this email work (a link sent earlier with the old token no longer
+        # does).
+        nonce = tokens.new_nonce()
+        token = tokens.token_for(nonce)
+        Invitation.objects.filter(pk=invitation.pk).update(token_nonce=nonce, token_hash=tokens.token_hash(token))
+        logger.warning("survey invitation %s: new token (the secret key that made its token is gone)", invitation.pk)
+    return {tokens.PLACEHOLDER: token}
 
 
 def _queue_email(invitation: Invitation, *, reminder: bool):

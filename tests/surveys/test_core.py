@@ -145,3 +145,28 @@ def test_unsubscribe_get_never_unsubscribes_post_does(nps, contact_factory, clie
     later = dispatch(nps, contact, key="campaign:9")
     assert (later.status, later.suppressed_reason) == ("suppressed", "unsubscribed")
     assert client.get("/u/unsubscribe/forged/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("keep_old_key", [True, False])
+def test_links_work_after_the_secret_key_is_rotated(nps, contact_factory, client, settings, keep_old_key):
+    """An invitation scheduled (its token made) under one key and emailed under another gets working links:
+    derived with the old key when it is kept as a fallback, else a new token from the current key."""
+    contact = contact_factory()
+    invitation, _ = invitation_create(survey=nps, contact=contact, trigger="campaign", trigger_key="campaign:k")
+    old_hash = invitation.token_hash
+    from crm.unsubscribe import unsubscribe_token
+
+    old_unsubscribe = unsubscribe_token(contact)  # in an email sent before the rotation
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY] if keep_old_key else []
+    settings.SECRET_KEY = "a-brand-new-key-" + "x" * 50
+    invitation_dispatch(invitation_id=invitation.pk)
+    send_email(OutboundEmail.objects.get(idempotency_key=f"survey_invite:{invitation.pk}").pk)
+    token, score = sent_links(mail.outbox[-1])[7]
+    invitation.refresh_from_db()
+    assert (invitation.token_hash == old_hash) is keep_old_key
+    assert client.get(f"/s/{token}/?score={score}").status_code == 200
+    assert client.post(f"/s/{token}/", {"score": score}).status_code == 200
+    assert Response.objects.get(invitation=invitation).score == int(score)
+    # An unsubscribe link signed under the old key still works while the old key is kept.
+    assert client.get(f"/u/unsubscribe/{old_unsubscribe}/").status_code == (200 if keep_old_key else 404)
