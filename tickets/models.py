@@ -171,6 +171,11 @@ class Ticket(models.Model):
             models.Index(fields=["assignee", "status", "next_sla_due_at"], name="tickets_assignee_idx"),
             models.Index(fields=["customer", "-created_at"], name="tickets_customer_idx"),
             models.Index(fields=["status", "solved_at"], name="tickets_solved_idx"),
+            # The closed (or any one status) list, latest first, without sorting the status's rows.
+            models.Index(fields=["status", "created_at", "id"], name="tickets_status_created_idx"),
+            # The API's queue order over every status (?ordering=next_sla_due_at: NULLs, i.e. no running
+            # clock, last).
+            models.Index(fields=["next_sla_due_at", "id"], name="tickets_next_due_idx"),
             models.Index(fields=["updated_at", "id"], name="tickets_updated_idx"),
         ]
 

@@ -2,6 +2,7 @@
 rows, one per prefetched relation, whatever the page size)."""
 
 import datetime as dt
+from typing import NamedTuple
 
 from django.db.models import (
     Case,
@@ -53,12 +54,43 @@ def sla_targets_for_pages() -> QuerySet[SlaTarget]:
     return SlaTarget.objects.defer("segments").order_by("metric", "cycle")
 
 
-def ticket_list() -> QuerySet[Ticket]:
+def ticket_list(*, with_targets: bool = True) -> QuerySet[Ticket]:
     """Tickets with `assignee_email`, `priority_rank` and their SLA targets (prefetched: one more query per
-    page)."""
-    return Ticket.objects.annotate(
-        assignee_email=F("assignee__email"), priority_rank=priority_rank()
-    ).prefetch_related(Prefetch("sla_targets", queryset=sla_targets_for_pages()))
+    page). with_targets=False: the caller attaches them to its page with attach_current_targets."""
+    tickets = Ticket.objects.annotate(assignee_email=F("assignee__email"), priority_rank=priority_rank())
+    if not with_targets:
+        return tickets
+    return tickets.prefetch_related(Prefetch("sla_targets", queryset=sla_targets_for_pages()))
+
+
+class TargetState(NamedTuple):
+    """What a list shows of one SLA target (a light row: no model instance per target)."""
+
+    metric: str
+    cycle: int
+    due_at: dt.datetime | None
+    state: str
+    breached: bool
+    target_seconds: int
+    stopped_at: dt.datetime | None
+
+
+def attach_current_targets(tickets: list[Ticket]) -> list[Ticket]:
+    """One query for a page of tickets: each ticket's latest cycle of each target, as
+    `ticket._current_targets` ({metric: TargetState}), which the ticket serializer reads."""
+    by_ticket: dict[int, dict[str, TargetState]] = {ticket.pk: {} for ticket in tickets}
+    if by_ticket:
+        rows = (
+            SlaTarget.objects.filter(ticket_id__in=list(by_ticket))
+            .order_by("ticket_id", "metric", "cycle")
+            .values_list("ticket_id", *TargetState._fields)
+        )
+        for ticket_id, *values in rows:
+            target = TargetState(*values)
+            by_ticket[ticket_id][target.metric] = target  # cycles ascending: the latest one stays
+    for ticket in tickets:
+        ticket.__dict__["_current_targets"] = by_ticket[ticket.pk]
+    return tickets
 
 
 def ticket_get(*, pk: int) -> Ticket:

@@ -446,6 +446,27 @@ def test_list_query_count_is_flat_in_page_size(api_client_for, acme, make_staff,
     assert large <= 8, large
 
 
+def test_list_rows_render_exactly_as_the_ticket_itself(api_client_for, acme, make_staff, standard_policy):
+    """The list loads its page's SLA targets as light rows; the detail as model instances: same output, the
+    latest cycle of each target included."""
+    from tickets.services import ticket_customer_message
+
+    _, ann = acme
+    agent = make_staff("support_agent")
+    replied = make_ticket(ann, assignee=agent)
+    ticket_reply(ticket=replied, body="On it.", send_email=False)
+    ticket_customer_message(ticket=replied, contact=ann, body="Still broken.")  # a next-reply cycle
+    ticket_reply(ticket=replied, body="Fixed now.", send_email=False)  # met
+    ticket_customer_message(ticket=replied, contact=ann, body="Thanks, one more thing.")  # the next one runs
+    fresh = make_ticket(ann)
+    api = api_client_for("read_only")
+    rows = {row["id"]: row for row in api.get(LIST).json()["results"]}
+    assert rows[replied.pk]["sla"]["next_reply"]["cycle"] == 2  # the latest of its two cycles
+    assert rows[replied.pk]["sla"]["next_reply"]["state"] == "running"
+    for ticket in (replied, fresh):
+        assert rows[ticket.pk] == api.get(f"{LIST}{ticket.pk}/").json()
+
+
 # --- Merge --------------------------------------------------------------------------------------------
 
 

@@ -157,7 +157,12 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     ordering_fields = ("next_sla_due_at", "created_at", "updated_at", "priority")
 
     def get_queryset(self):
-        return selectors.ticket_list()
+        # The list attaches its page's SLA targets itself, as light rows (paginate_queryset).
+        return selectors.ticket_list(with_targets=self.action != "list")
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else selectors.attach_current_targets(page)
 
     def _render(self, ticket_id: int, **kwargs) -> Response:
         return Response(TicketSerializer(selectors.ticket_get(pk=ticket_id)).data, **kwargs)
