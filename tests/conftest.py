@@ -4,7 +4,7 @@ import pytest
 
 from tests.factories import ContactFactory, CustomerFactory, UserFactory
 
-pytest_plugins = ["tests.smtp"]
+pytest_plugins = ["tests.smtp", "tests.browser"]
 
 
 @pytest.fixture

@@ -4,52 +4,19 @@ plain GET of the same link (what a mail scanner does) stores nothing."""
 import os
 import re
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connections
 
 from crm.tasks import send_email
 from surveys.models import Response
 from surveys.services import invitation_create, invitation_dispatch, survey_create
+from tests.browser import BROWSER_MARKS
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 UNHAPPY = "We're sorry to hear that. What could we have done better?"
 GENERAL = "What is the main reason for your score?"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),  # the live server's thread must see the committed rows
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt install chromium)"
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            # ORM calls made while Playwright's loop runs get their own connection (asgiref's context-local
-            # storage): close it, or it outlives the test and blocks dropping the test database.
-            connections.close_all()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
