@@ -556,3 +556,21 @@ def test_bulk_actions_refuse_oversized_selections(client, agent, around_the_cloc
         )
         assert "Select at most 1 tickets at a time; nothing was changed." in messages_of(response)
     assert set(Ticket.objects.values_list("assignee", "status")) == {(None, "new")}
+
+
+def test_the_queue_counts_exactly_up_to_its_limit_then_says_about(client, agent, acme, monkeypatch):
+    from django.db import connection
+
+    from tickets.admin import TicketQueuePaginator
+
+    _, jane = acme
+    monkeypatch.setattr(TicketQueuePaginator, "exact_limit", 3)
+    tickets = [open_ticket(jane, minutes_ago=i, priority="high" if i else "urgent") for i in range(5)]
+    urgent = client.get(CHANGELIST, {"priority__exact": "urgent"})
+    assert urgent.context["cl"].paginator.is_estimate is False
+    assert urgent.context["cl"].result_count == 1 and result_pks(urgent) == [tickets[0].pk]
+    everything = client.get(CHANGELIST, {"priority__exact": "high"})
+    assert sorted(result_pks(everything)) == sorted(t.pk for t in tickets[1:])  # the page itself is exact
+    if connection.vendor == "postgresql":  # the planner's estimate, shown as "about"
+        assert everything.context["cl"].paginator.is_estimate is True
+        assert "about" in everything.content.decode().split('class="paginator"')[1][:300]
