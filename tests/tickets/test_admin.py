@@ -548,7 +548,7 @@ def test_read_only_role_has_no_bulk_actions(client, make_staff, around_the_clock
 
 
 def test_bulk_actions_refuse_oversized_selections(client, agent, around_the_clock, acme, monkeypatch):
-    monkeypatch.setattr("tickets.admin.MAX_BULK", 1)
+    monkeypatch.setattr("tickets.admin.queue.MAX_BULK", 1)
     a, b = open_ticket(acme[1]), open_ticket(acme[1])
     for action in ("assign_to_me", "assign_to", "change_status"):
         response = client.post(

@@ -1,20 +1,14 @@
-"""The support desk in the admin, for agents and leads.
+"""The ticket queue and the ticket page in the admin, and the metrics report.
 
-- Tickets: the queue sorted by the next SLA due time (fast at millions of tickets: filtered on status, ordered
-  along the (status, next_sla_due_at) index, no COUNT(*) of the whole table), filters for "mine", unassigned,
-  breached, due within an hour and pending, bulk assignment and status changes; the ticket page with the
-  conversation, a reply or internal note, edits and the SLA clock explained interval by interval.
-- Business calendars, SLA policies and flag rules (the configuration a support lead owns).
-- Inbound email: the unmatched queue for triage and failed messages to process again.
-- The metrics report (tickets.metrics.ticket_metrics) at /admin/tickets/ticket/metrics/.
-
-Every write on a ticket goes through tickets.services (timeline, status log and SLA clock included); a refused
-write is shown as a form error or a message, never a 500, and saves nothing.
+The queue is sorted by the next SLA due time (fast at millions of tickets: filtered on status, ordered along
+the (status, next_sla_due_at) index, no COUNT(*) of the whole table), with filters for "mine", unassigned,
+breached, due within an hour and pending, bulk assignment and status changes; the ticket page shows the
+conversation, a reply or internal note, edits and the SLA clock explained interval by interval. The metrics
+report (tickets.metrics.ticket_metrics) is at /admin/tickets/ticket/metrics/.
 """
 
 import datetime as dt
 import json
-from collections import Counter
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
@@ -32,54 +26,29 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from crm.admin import CustomerFilter, copy_saved
 from crm.admin_changelist import EstimatedCountPaginator, FastChangelistMixin, is_unfiltered
-from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
+from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, Customer
 from tickets.attachments import ticket_attachments_add
-from tickets.configuration import (
-    business_calendar_create,
-    business_calendar_delete,
-    business_calendar_update,
-    sla_policy_create,
-    sla_policy_delete,
-    sla_policy_update,
-)
 from tickets.forms import (
-    POLICY_FIELDS,
     REPLY_PUBLIC,
     AssignForm,
-    BusinessCalendarForm,
     ChangeStatusForm,
-    CustomerChoiceForm,
-    FlagRuleForm,
     MetricsFilterForm,
-    SlaPolicyForm,
     TicketAddForm,
     TicketChangeForm,
     TicketViewForm,
     staff_assignees,
     status_name,
 )
-from tickets.inbound_email import inbound_email_assign, inbound_email_process
 from tickets.metrics import UNSOLVED, ticket_metrics
-from tickets.models import (
-    BusinessCalendar,
-    FlagRule,
-    Holiday,
-    InboundEmail,
-    OpeningHours,
-    SlaPolicy,
-    SlaTarget,
-    Status,
-    Ticket,
-    TicketAttachment,
-    TicketMessage,
-)
+from tickets.models import SlaTarget, Status, Ticket, TicketAttachment, TicketMessage
 from tickets.selectors import ticket_breached_filter, ticket_scope
 from tickets.services import ticket_change_status, ticket_create, ticket_reply, ticket_update
 from tickets.sla import sla_explain
 
 # Statuses in which an SLA clock can run, i.e. in which Ticket.next_sla_due_at can be set.
 CLOCK_STATUSES = [Status.NEW, Status.OPEN, Status.ON_HOLD]
+
 # The queue's order: the next SLA due time first (tickets with no running clock last), then the oldest.
 QUEUE_ORDERING = (F("next_sla_due_at").asc(nulls_last=True), "created_at", "id")
 # A bulk action runs one service call per ticket: keep a single request bounded.
@@ -824,370 +793,3 @@ def metrics_report(metrics: dict) -> dict:
         "backlog_total": metrics["backlog"]["total"],
         "backlog": list(metrics["backlog"]["by_age"].items()),
     }
-
-
-# --- Business calendars, SLA policies, flag rules ----------------------------------------------------
-
-CALENDAR_NOTE = (
-    "Changing opening hours, holidays or the time zone needs nothing else: SLA time already counted on "
-    "tickets stays counted (open clocks are counted up to the moment of the change with the old hours), and "
-    "only the time that remains is counted in the new hours; due times are recomputed on save."
-)
-POLICY_NOTE = (
-    "Tickets take the first active policy, by order, whose ticked conditions all match. Changing a policy "
-    "keeps the time already counted on tickets; only what remains is measured against the new targets."
-)
-
-
-class OpeningHoursInline(ServiceErrorsInlineMixin, admin.TabularInline):
-    model = OpeningHours
-    fields = ("weekday", "start", "end")
-    extra = 0
-    verbose_name_plural = "opening hours (several ranges per day allowed; 00:00 as an end means midnight)"
-
-
-class HolidayInline(ServiceErrorsInlineMixin, admin.TabularInline):
-    model = Holiday
-    fields = ("date", "name")
-    extra = 0
-
-
-def _inline_rows(formset, fields: tuple[str, ...]) -> list[dict]:
-    """The rows an inline formset ends up with (kept, changed and new; not deleted, not empty extras)."""
-    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-    rows = []
-    for form in formset.forms:
-        if formset.can_delete and formset._should_delete_form(form):
-            if form.instance.pk:
-                formset.deleted_objects.append(form.instance)
-            continue
-        if not form.instance.pk and not form.has_changed():
-            continue
-        rows.append({field: form.cleaned_data.get(field) for field in fields})
-    return rows
-
-
-@admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
-    """Written by tickets.configuration: the calendar, its hours and holidays in one validated change; open
-    clocks counting in it keep what they counted and recompute what remains."""
-
-    form = BusinessCalendarForm
-    list_display = ("name", "timezone", "always_open", "hours", "updated_at")
-    search_fields = ("name",)
-    inlines = (OpeningHoursInline, HolidayInline)
-    fieldsets = ((None, {"fields": ("name", "timezone", "always_open"), "description": CALENDAR_NOTE}),)
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("opening_hours")
-
-    @admin.display(description="Opening hours")
-    def hours(self, obj):
-        if obj.always_open:
-            return "24/7"
-        names = dict(OpeningHours._meta.get_field("weekday").choices)
-        days: dict[int, list[str]] = {}
-        for hours in obj.opening_hours.all():
-            days.setdefault(hours.weekday, []).append(f"{hours.start:%H:%M}-{hours.end:%H:%M}")
-        return "; ".join(f"{names[d][:3]} {', '.join(r)}" for d, r in sorted(days.items())) or "closed"
-
-    def save_model(self, request, obj, form, change):
-        """Nothing yet: save_related writes the calendar with its inlines in one service call."""
-
-    def save_related(self, request, form, formsets, change):
-        data = {field: form.cleaned_data[field] for field in ("name", "timezone", "always_open")}
-        for formset in formsets:
-            if formset.model is OpeningHours:
-                data["opening_hours"] = _inline_rows(formset, ("weekday", "start", "end"))
-            elif formset.model is Holiday:
-                data["holidays"] = _inline_rows(formset, ("date", "name"))
-        try:
-            if change:
-                saved = business_calendar_update(calendar=form.instance, actor=request.user, **data)
-            else:
-                saved = business_calendar_create(actor=request.user, **data)
-        except ValidationError as exc:
-            raise _calendar_refused(exc) from exc
-        copy_saved(form.instance, saved)
-
-    def delete_model(self, request, obj):
-        business_calendar_delete(calendar=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for calendar in queryset:
-            business_calendar_delete(calendar=calendar, actor=request.user)
-
-
-def _calendar_refused(exc: ValidationError) -> ServiceRefused:
-    """Errors on the hours (or holidays) alone show on that inline; anything else on the calendar's form."""
-    errors = ServiceRefused.from_exception(exc).errors
-    for inline in ("opening_hours", "holidays"):
-        if set(errors) == {inline}:
-            return ServiceRefused({None: errors[inline]}, prefix=inline)
-    merged: dict[str | None, list[str]] = {}
-    for field, texts in errors.items():
-        merged.setdefault(None if field in ("opening_hours", "holidays") else field, []).extend(texts)
-    return ServiceRefused(merged)
-
-
-
-
-@admin.register(SlaPolicy)
-class SlaPolicyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
-    """Written by tickets.configuration: tickets counting under a changed policy keep what they counted."""
-
-    form = SlaPolicyForm
-    list_display = (
-        "name",
-        "order",
-        "is_active",
-        "calendar",
-        "conditions",
-        "first_response_minutes",
-        "next_reply_minutes",
-        "resolution_minutes",
-        "warn_at_percent",
-    )
-    list_filter = ("is_active",)
-    list_select_related = ("calendar",)
-    search_fields = ("name",)
-    ordering = ("order", "id")
-    fieldsets = (
-        (None, {"fields": ("name", "order", "is_active", "calendar")}),
-        (
-            "Applies to",
-            {"fields": ("tiers", "priorities", "channels", "categories"), "description": POLICY_NOTE},
-        ),
-        (
-            "Targets (business minutes in the calendar)",
-            {
-                "fields": (
-                    "first_response_minutes",
-                    "next_reply_minutes",
-                    "resolution_minutes",
-                    "warn_at_percent",
-                    "pause_on_hold",
-                )
-            },
-        ),
-    )
-
-    @admin.display(description="Conditions")
-    def conditions(self, obj):
-        parts = [
-            f"{label}: {', '.join(values)}"
-            for label, values in (
-                ("tier", obj.tiers),
-                ("priority", obj.priorities),
-                ("channel", obj.channels),
-                ("category", obj.categories),
-            )
-            if values
-        ]
-        return "; ".join(parts) or "any ticket"
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        try:
-            if change:
-                changed = {f: data[f] for f in ("name", *POLICY_FIELDS) if f in form.changed_data}
-                saved = sla_policy_update(policy=obj, actor=request.user, **changed) if changed else obj
-            else:
-                saved = sla_policy_create(
-                    name=data["name"], actor=request.user, **{f: data[f] for f in POLICY_FIELDS}
-                )
-        except ValidationError as exc:
-            raise ServiceRefused.from_exception(exc) from exc
-        copy_saved(obj, saved)
-
-    def delete_model(self, request, obj):
-        sla_policy_delete(policy=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for policy in queryset:
-            sla_policy_delete(policy=policy, actor=request.user)
-
-
-@admin.register(FlagRule)
-class FlagRuleAdmin(admin.ModelAdmin):
-    form = FlagRuleForm
-    list_display = ("name", "is_active", "on_open", "on_escalation", "conditions")
-    list_filter = ("is_active",)
-    search_fields = ("name",)
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": ("name", "is_active", ("on_open", "on_escalation")),
-                "description": "When a matching ticket is opened or escalated, the customer's CSM is "
-                "notified "
-                "and the flag is marked on the customer's timeline (once per ticket, rule and trigger).",
-            },
-        ),
-        (
-            "Customers and tickets it applies to",
-            {"fields": ("lifecycle_stages", "tiers", "priorities", "renewal_within_days")},
-        ),
-    )
-
-    @admin.display(description="Conditions")
-    def conditions(self, obj):
-        parts = [
-            f"{label}: {', '.join(values)}"
-            for label, values in (
-                ("stage", obj.lifecycle_stages),
-                ("tier", obj.tiers),
-                ("priority", obj.priorities),
-            )
-            if values
-        ]
-        if obj.renewal_within_days is not None:
-            parts.append(f"renewal within {obj.renewal_within_days} days")
-        return "; ".join(parts) or "every ticket"
-
-
-# --- Inbound email ---------------------------------------------------------------------------------
-
-
-@admin.register(InboundEmail)
-class InboundEmailAdmin(FastChangelistMixin, admin.ModelAdmin):
-    """Received email, read-only: triage the unmatched queue, process failed messages again."""
-
-    list_display = ("received_at", "status", "from_email", "subject", "reason", "ticket_link")
-    list_filter = ("status",)
-    search_fields = ("from_email", "subject")
-    sortable_by = ()
-    actions = ("process_again", "assign_to_customer")
-    paginator = TicketQueuePaginator
-    fields = (
-        "received_at",
-        "source",
-        "status",
-        "reason",
-        "error",
-        "from_email",
-        "subject",
-        "message_id",
-        "ticket_link",
-        "created_ticket",
-        "attempts",
-        "processed_at",
-        "raw_message",
-    )
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("raw")
-
-    def get_ordering(self, request):
-        if request.GET.get("status__exact"):
-            return ("-received_at", "-id")  # tickets_inbound_status_idx
-        return ("-id",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_process_permission(self, request):
-        return request.user.has_perm("tickets.change_inboundemail")
-
-    @admin.display(description="Ticket")
-    def ticket_link(self, obj):
-        if obj.ticket_id is None:
-            return "—"
-        return format_html(
-            '<a href="{}">#{}</a>',
-            reverse("admin:tickets_ticket_change", args=[obj.ticket_id]),
-            obj.ticket_id,
-        )
-
-    @admin.display(description="Raw message")
-    def raw_message(self, obj):
-        raw = bytes(obj.raw or b"")
-        limit = 50_000
-        text = raw[:limit].decode("utf-8", errors="replace")
-        more = f"\n… ({len(raw) - limit} more bytes)" if len(raw) > limit else ""
-        return format_html(
-            '<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}{}</pre>', text, more
-        )
-
-    @admin.action(description="Process again (received or failed emails)", permissions=["process"])
-    def process_again(self, request, queryset):
-        retryable = [InboundEmail.Status.RECEIVED, InboundEmail.Status.FAILED]
-        rows = list(
-            InboundEmail.objects.filter(pk__in=queryset.values("pk"), status__in=retryable)[: MAX_BULK + 1]
-        )
-        if len(rows) > MAX_BULK:
-            self.message_user(request, f"Select at most {MAX_BULK} emails at a time.", messages.ERROR)
-            return
-        if not rows:
-            self.message_user(request, "None of the selected emails is received or failed.", messages.WARNING)
-            return
-        self._report(request, [inbound_email_process(inbound=inbound) for inbound in rows])
-
-    @admin.action(description="Assign the sender to a customer…", permissions=["process"])
-    def assign_to_customer(self, request, queryset):
-        unmatched = queryset.filter(status=InboundEmail.Status.UNMATCHED)
-        if not unmatched.exists():
-            self.message_user(request, "None of the selected emails is unmatched.", messages.WARNING)
-            return None
-        form = CustomerChoiceForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            customer = form.cleaned_data["customer"]
-            rows = list(InboundEmail.objects.filter(pk__in=unmatched.values("pk"))[: MAX_BULK + 1])
-            if len(rows) > MAX_BULK:
-                self.message_user(request, f"Select at most {MAX_BULK} emails at a time.", messages.ERROR)
-                return None
-            results = []
-            for inbound in rows:
-                try:
-                    results.append(
-                        inbound_email_assign(inbound=inbound, customer=customer, actor=request.user)
-                    )
-                except ValidationError as exc:
-                    self.message_user(
-                        request, f"{inbound.from_email}: {'; '.join(exc.messages)}", messages.ERROR
-                    )
-            self._report(request, results)
-            return None
-        sample = list(unmatched.order_by("-id")[:20])
-        return TemplateResponse(
-            request,
-            "admin/tickets/action_form.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Assign senders to a customer",
-                "intro": "Each sender becomes a contact of the customer and the email is processed again "
-                "(a new ticket, or a reply on the ticket it answers). Only unmatched emails are changed.",
-                "opts": self.opts,
-                "form": form,
-                "media": self.media + form.media,
-                "items": [f"{e.from_email}: {e.subject}" for e in sample],
-                "more": max(0, unmatched.count() - len(sample)) if len(sample) == 20 else 0,
-                "action": request.POST.get("action", ""),
-                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "submit": "Assign and process",
-            },
-        )
-
-    def _report(self, request, results: list[InboundEmail]) -> None:
-        counts = Counter(inbound.status for inbound in results)
-        if counts:
-            summary = ", ".join(f"{counts[s]} {s}" for s in InboundEmail.Status.values if counts[s])
-            self.message_user(request, f"Processed {len(results)} email(s): {summary}.", messages.INFO)
-        problems = [
-            i for i in results if i.status in (InboundEmail.Status.FAILED, InboundEmail.Status.UNMATCHED)
-        ]
-        for inbound in problems[:MAX_MESSAGES]:
-            detail = inbound.error or inbound.reason
-            self.message_user(
-                request,
-                f"{inbound.from_email or f'Email #{inbound.pk}'}: {inbound.status}: {detail}",
-                messages.WARNING,
-            )
