@@ -114,6 +114,13 @@ class Invitation(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a scan last published this invitation's dispatch or reminder task; a scan publishes it "
+        "again only if it is still due SURVEYS_REQUEUE_MINUTES later (a lost message).",
+    )
     email = models.ForeignKey("crm.OutboundEmail", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -28,7 +28,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
@@ -44,6 +44,10 @@ BATCH = 1000
 # in a minute (one worker: 2,000-3,000, see `make bench`), so that a big backlog is not published again and
 # again while it drains. Setting SURVEYS_DISPATCH_PER_SCAN (raise it with more workers).
 DISPATCH_PER_SCAN = 5_000
+# A published task whose invitation is still due this long after is taken as lost and published again
+# (SURVEYS_REQUEUE_MINUTES). A message that was only slow then runs twice: the dispatch's status guard makes the
+# second run a no-op, so this bounds wasted work, not correctness.
+REQUEUE_MINUTES = 15
 # Recurring NPS: local morning window and the spread of a contact's first cycle over the period's first weeks.
 MORNING_START = dt.time(9, 0)
 MORNING_MINUTES = 120  # 09:00-10:59 local
@@ -54,23 +58,31 @@ def _per_scan() -> int:
     return getattr(settings, "SURVEYS_DISPATCH_PER_SCAN", DISPATCH_PER_SCAN)
 
 
+def _requeue_after() -> dt.timedelta:
+    return dt.timedelta(minutes=getattr(settings, "SURVEYS_REQUEUE_MINUTES", REQUEUE_MINUTES))
+
+
 def _publish(task, ids: list[int]) -> None:
-    """Publish one task per id once the current transaction commits. A broker error leaves the rows due: the
-    next scan publishes them again."""
+    """Publish one task per id once the current transaction commits. On a broker error the rows not published
+    are released (queued_at cleared): the next scan publishes them."""
 
     def publish():
-        for pk in ids:
+        for index, pk in enumerate(ids):
             try:
                 task.apply_async((pk,))
             except Exception:
                 logger.exception("could not publish %s(%s); the next scan will retry", task.name, pk)
+                Invitation.objects.filter(pk__in=ids[index:]).update(queued_at=None)
                 return
 
     transaction.on_commit(publish)
 
 
-def _publish_due(queryset, task, *, limit: int, batch: int = BATCH) -> int:
-    """Claim-and-publish loop shared by the scans: batches in primary-key order, each its own transaction."""
+def _publish_due(queryset, task, *, limit: int, now: dt.datetime, batch: int = BATCH) -> int:
+    """Claim-and-publish loop shared by the scans: batches in primary-key order, each its own transaction that
+    marks its rows queued, so the next scans skip what is already in the broker (while the workers drain a
+    backlog) and publish again only what is still due after the requeue delay (a lost message)."""
+    queryset = queryset.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - _requeue_after()))
     published, last_pk = 0, 0
     while published < limit:
         size = min(batch, limit - published)
@@ -82,6 +94,7 @@ def _publish_due(queryset, task, *, limit: int, batch: int = BATCH) -> int:
                 .values_list("pk", flat=True)[:size]
             )
             if ids:
+                Invitation.objects.filter(pk__in=ids).update(queued_at=now)
                 _publish(task, ids)
         if not ids:
             break
@@ -101,7 +114,7 @@ def dispatch_scan(*, now: dt.datetime | None = None, limit: int | None = None, b
 
     now = now or timezone.now()
     due = Invitation.objects.filter(status=Status.SCHEDULED, scheduled_for__lte=now)
-    count = _publish_due(due, dispatch_invitation, limit=limit or _per_scan(), batch=batch)
+    count = _publish_due(due, dispatch_invitation, limit=limit or _per_scan(), now=now, batch=batch)
     if count:
         logger.info("published %s survey invitation(s) for dispatch", count)
     return count
@@ -128,7 +141,7 @@ def reminder_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
             contact__bounced_at__isnull=True,
             contact__complained_at__isnull=True,
         )
-        count += _publish_due(due, remind_invitation, limit=_per_scan(), batch=batch)
+        count += _publish_due(due, remind_invitation, limit=_per_scan(), now=now, batch=batch)
     if count:
         logger.info("published %s survey reminder(s)", count)
     return count

@@ -170,11 +170,14 @@ def test_each_due_invitation_is_sent_once_however_often_the_scan_and_its_tasks_r
     due_b = invite(nps, b, scheduled_for=clock.now)
     tomorrow = invite(nps, later, scheduled_for=clock.now + dt.timedelta(days=1))
 
-    # Two scans before any worker ran (the tasks are still queued): each invitation is published twice...
+    # A second scan before any worker ran skips what is already queued...
     assert broker.run(dispatch_scan) == 2
+    assert broker.run(dispatch_scan) == 0
+    # ...until the requeue delay says the messages were lost: published again (a slow message then runs twice).
+    clock.advance(minutes=16)
     assert broker.run(dispatch_scan) == 2
     assert sorted(broker.ids("surveys.dispatch_invitation")) == sorted([due_a.pk, due_b.pk] * 2)
-    # ...and every message is delivered twice: still one email each.
+    # Every message is delivered twice: still one email each.
     broker.deliver(times=2)
     assert sorted(m.to[0] for m in mail.outbox) == ["ana@globex.example", "bo@globex.example"]
     assert OutboundEmail.objects.filter(status="sent").count() == 2
@@ -206,8 +209,31 @@ def test_dispatch_scan_works_in_batches_up_to_its_limit(broker, clock, nps, cont
     assert broker.run(dispatch_scan, batch=2, limit=3) == 3
     assert broker.ids("surveys.dispatch_invitation") == [i.pk for i in invitations[:3]]
     broker.take()
-    assert broker.run(dispatch_scan, batch=2) == 5
-    assert broker.ids("surveys.dispatch_invitation") == [i.pk for i in invitations]
+    assert broker.run(dispatch_scan, batch=2) == 2  # the first three are queued already
+    assert broker.ids("surveys.dispatch_invitation") == [i.pk for i in invitations[3:]]
+
+
+@pytest.mark.django_db
+def test_a_broker_error_releases_what_was_not_published_for_the_next_scan(
+    broker, clock, nps, contact_factory, monkeypatch
+):
+    invitations = [invite(nps, contact_factory(), scheduled_for=clock.now) for _ in range(3)]
+    calls = []
+
+    def flaky(args=None, kwargs=None, **options):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise ConnectionError("broker down")
+        broker.published.append(("surveys.dispatch_invitation", tuple(args), {}))
+
+    monkeypatch.setattr(celery_app.tasks["surveys.dispatch_invitation"], "apply_async", flaky)
+    broker.run(dispatch_scan)
+    assert broker.ids("surveys.dispatch_invitation") == [invitations[0].pk]
+    queued = dict(Invitation.objects.values_list("pk", "queued_at"))
+    assert queued[invitations[0].pk] is not None and queued[invitations[1].pk] is None
+    assert queued[invitations[2].pk] is None
+    assert broker.run(dispatch_scan) == 2  # the next minute, without waiting for the requeue delay
+    assert broker.ids("surveys.dispatch_invitation")[1:] == [i.pk for i in invitations[1:]]
 
 
 @pytest.mark.django_db
@@ -254,7 +280,9 @@ def test_reminders_go_once_to_unanswered_reachable_contacts_after_the_delay(brok
     assert broker.run(reminder_scan) == 0
     clock.advance(hours=1)
     assert broker.run(reminder_scan) == 1
-    assert broker.run(reminder_scan) == 1  # published again before a worker ran it: still one reminder
+    assert broker.run(reminder_scan) == 0  # queued already
+    clock.advance(minutes=16)
+    assert broker.run(reminder_scan) == 1  # taken as lost: published again, and still one reminder
     broker.deliver(times=2)
     [reminder] = mail.outbox
     assert reminder.to == ["silent@globex.example"] and reminder.subject.startswith("Reminder: ")
