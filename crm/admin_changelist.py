@@ -133,6 +133,25 @@ class FastChangelistMixin:
         return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
 
+class DefaultChoiceFilter(admin.SimpleListFilter):
+    """A filter with a default choice (`default`), applied until another is picked: no "All" link of Django's
+    own (list an "all" choice in lookups() when there is one)."""
+
+    default = ""
+
+    def value(self):
+        return super().value() or self.default
+
+    def choices(self, changelist):
+        current = self.value()
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
 class MineFilter(admin.SimpleListFilter):
     """"My customers" / "My tasks": rows whose owner is the signed-in user."""
 

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from crm.admin_changelist import FastChangelistMixin, OwnerFilter
+from crm.admin_changelist import DefaultChoiceFilter, FastChangelistMixin, OwnerFilter
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from success.models import Task
 from success.services import task_close, task_create, task_update
@@ -11,7 +11,7 @@ from success.services import task_close, task_create, task_update
 UPDATABLE_FIELDS = ("owner", "due_date", "priority", "reason", "type")
 
 
-class TaskViewFilter(admin.SimpleListFilter):
+class TaskViewFilter(DefaultChoiceFilter):
     """Which tasks: "My open tasks" unless another view is chosen."""
 
     title = "tasks"
@@ -26,17 +26,6 @@ class TaskViewFilter(admin.SimpleListFilter):
             ("open", "All open tasks"),
             ("all", "All tasks"),
         ]
-
-    def value(self):
-        return super().value() or self.default
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
 
     def queryset(self, request, queryset):
         view = self.value()

@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from crm.admin import CustomerFilter, copy_saved
-from crm.admin_changelist import EstimatedCountPaginator, FastChangelistMixin, is_unfiltered
+from crm.admin_changelist import DefaultChoiceFilter, EstimatedCountPaginator, FastChangelistMixin, is_unfiltered
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, Customer
 from tickets.attachments import ticket_attachments_add
@@ -153,7 +153,7 @@ class TicketQueuePaginator(EstimatedCountPaginator):
 # --- Queue filters ---------------------------------------------------------------------------------
 
 
-class StatusFilter(admin.SimpleListFilter):
+class StatusFilter(DefaultChoiceFilter):
     """The queue (unsolved tickets) by default; one status, or all tickets, when asked for."""
 
     title = "status"
@@ -167,17 +167,8 @@ class StatusFilter(admin.SimpleListFilter):
             ("all", "All"),
         ]
 
-    def choices(self, changelist):
-        current = self.value() or self.default
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": current == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
     def queryset(self, request, queryset):
-        value = self.value() or self.default
+        value = self.value()
         if value == "unsolved":
             return queryset.filter(status__in=UNSOLVED)
         if value in Status.values:
