@@ -36,6 +36,9 @@ from crm.services import (
 
 admin.site.site_header = "Customer Success CRM"
 admin.site.site_title = "Customer Success CRM"
+# The ticket queue and the changelists need the width more than a second list of every model beside them (the
+# home page and the breadcrumbs lead everywhere).
+admin.site.enable_nav_sidebar = False
 admin.site.index_title = "Customer Success CRM administration"
 
 COMMERCIALS_PERMISSION = "crm.change_customer_commercials"

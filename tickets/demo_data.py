@@ -594,7 +594,8 @@ def _into_working_hours(rng: random.Random, at: dt.datetime) -> dt.datetime:
 def _created_at(rng: random.Random, status: str, now: dt.datetime, not_before: dt.datetime) -> dt.datetime:
     hours = {
         Status.NEW: rng.uniform(0.1, 6),
-        Status.OPEN: rng.uniform(2, 7 * 24),
+        # Most of the queue within its targets, some of it overdue (what escalation is for).
+        Status.OPEN: rng.uniform(0.5, 30) if rng.random() < 0.75 else rng.uniform(48, 7 * 24),
         Status.PENDING: rng.uniform(6, 10 * 24),
         Status.ON_HOLD: rng.uniform(24, 14 * 24),
         Status.SOLVED: rng.uniform(30, 6 * 24),

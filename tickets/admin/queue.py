@@ -222,15 +222,16 @@ class SlaFilter(admin.SimpleListFilter):
 
 @admin.register(Ticket)
 class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
+    # What an agent picks the next ticket by comes first (due time, status, priority, assignee); who asked after.
     list_display = (
         "reference_display",
         "subject",
-        "customer",
-        "requester_email",
+        "next_due",
         "status_display",
         "priority",
         "assignee",
-        "next_due",
+        "customer",
+        "requester_email",
         "escalation_level",
     )
     list_display_links = ("reference_display", "subject")
