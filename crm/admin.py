@@ -280,7 +280,7 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
             readonly += ["customer_panels", "latest_timeline", "recent_notes", "created_at", "updated_at"]
         return readonly
 
-    @admin.display(description="")
+    @admin.display(description="Latest")
     def customer_panels(self, obj):
         return render_customer_panels(obj)
 
