@@ -99,7 +99,7 @@ def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
     ticket_ids = {t.ticket_id for t in batch}
     Ticket.objects.filter(pk__in=ticket_ids).update(escalation_level=F("escalation_level") + 1)
     levels = dict(Ticket.objects.filter(pk__in=ticket_ids).values_list("pk", "escalation_level"))
-    events = []
+    events, escalated = [], {}
     for target in batch:
         ticket = target.ticket
         label = target.get_metric_display()
@@ -129,11 +129,12 @@ def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
                 body=body,
                 ticket=ticket,
             )
-        level = levels[ticket.pk]
-        transaction.on_commit(
-            lambda t=ticket, lv=level: signals.ticket_escalated.send(sender=Ticket, ticket=t, level=lv)
-        )
+        escalated[ticket.pk] = ticket
     TimelineEvent.objects.bulk_create(events)
+    for ticket in escalated.values():  # once per ticket, however many of its targets breached together
+        transaction.on_commit(
+            lambda t=ticket, lv=levels[ticket.pk]: signals.ticket_escalated.send(sender=Ticket, ticket=t, level=lv)
+        )
 
 
 def tickets_auto_close(*, now: dt.datetime | None = None) -> int:

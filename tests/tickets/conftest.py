@@ -23,3 +23,22 @@ def standard_policy(paris_office):
         next_reply_minutes=120,
         resolution_minutes=480,
     )
+
+
+@pytest.fixture
+def flag_worker(monkeypatch, django_capture_on_commit_callbacks):
+    """Runs each `tickets.evaluate_flags` task as a worker would, as soon as it is published, and twice (a
+    redelivered message): flags, their timeline events and emails must still happen once. Returns the list of
+    (ticket_id, trigger) it ran."""
+    from tickets.tasks import evaluate_flags
+
+    ran = []
+
+    def delay(ticket_id, trigger):
+        ran.append((ticket_id, trigger))
+        for _ in range(2):
+            with django_capture_on_commit_callbacks(execute=True):
+                evaluate_flags.apply((ticket_id, trigger))
+
+    monkeypatch.setattr(evaluate_flags, "delay", delay)
+    return ran

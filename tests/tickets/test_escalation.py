@@ -98,7 +98,9 @@ def test_auto_close_after_n_days_once(setup, settings):
 
 
 @pytest.mark.django_db
-def test_flag_rule_notifies_csm_once_on_open_and_on_escalation(setup, django_capture_on_commit_callbacks):
+def test_flag_rule_notifies_csm_once_on_open_and_on_escalation(
+    setup, django_capture_on_commit_callbacks, flag_worker
+):
     requester, agent, csm = setup
     FlagRule.objects.create(name="Onboarding customers", lifecycle_stages=["onboarding"])
     FlagRule.objects.create(name="Enterprise only", tiers=["enterprise"])
@@ -111,10 +113,35 @@ def test_flag_rule_notifies_csm_once_on_open_and_on_escalation(setup, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         sla_sweep(now=timezone.now() + dt.timedelta(days=10))
     assert TicketFlag.objects.filter(ticket=ticket, trigger="escalated:1").exists()
+    assert flag_worker == [(ticket.pk, "opened"), (ticket.pk, "escalated:1")]  # in the worker, once each
 
 
 @pytest.mark.django_db
-def test_renewal_window_rule(setup, django_capture_on_commit_callbacks):
+def test_flags_are_not_queued_without_a_rule_and_run_inline_when_the_broker_is_down(
+    setup, django_capture_on_commit_callbacks, monkeypatch
+):
+    from tickets.tasks import evaluate_flags
+
+    requester, agent, csm = setup
+    published = []
+    monkeypatch.setattr(evaluate_flags, "delay", lambda *args: published.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        open_ticket(requester, agent, timezone.now())
+    assert published == []  # no active rule: nothing to evaluate
+    FlagRule.objects.create(name="Onboarding customers", lifecycle_stages=["onboarding"])
+
+    def broker_down(*args):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(evaluate_flags, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = open_ticket(requester, agent, timezone.now())
+    assert list(TicketFlag.objects.filter(ticket=ticket).values_list("trigger", flat=True)) == ["opened"]
+    assert OutboundEmail.objects.filter(idempotency_key__startswith="ticket-flag:", to_email=csm.email).count() == 1
+
+
+@pytest.mark.django_db
+def test_renewal_window_rule(setup, django_capture_on_commit_callbacks, flag_worker):
     requester, agent, _ = setup
     FlagRule.objects.create(name="Renewal soon", renewal_within_days=30)
     customer = requester.customer

@@ -174,7 +174,7 @@ def test_each_person_is_notified_once_when_they_wear_several_hats(
 
 @pytest.mark.django_db
 def test_escalation_flags_the_ticket_to_the_csm_once_per_level(
-    people, broker, smtp_settings, smtp_server, django_capture_on_commit_callbacks
+    people, broker, smtp_settings, smtp_server, django_capture_on_commit_callbacks, flag_worker
 ):
     FlagRule.objects.create(name="Onboarding customers", lifecycle_stages=["onboarding"], on_open=False)
     with django_capture_on_commit_callbacks(execute=True):
