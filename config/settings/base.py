@@ -137,11 +137,14 @@ STORAGES = {
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 
 # --- Email ------------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
-if EMAIL_CONFIG.get("EMAIL_BACKEND", "").endswith("filebased.EmailBackend") or "filemail" in str(
-    EMAIL_CONFIG.get("EMAIL_BACKEND")
-):
-    EMAIL_FILE_PATH = EMAIL_CONFIG.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+# Without EMAIL_URL, emails are written as files under var/mail. (django-environ reads the path of a
+# "filemail:///abs/path" URL as relative, so the default is set directly, not as a URL.)
+if env("EMAIL_URL", default=""):
+    EMAIL_CONFIG = env.email_url("EMAIL_URL")
+else:
+    EMAIL_CONFIG = {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}
+if EMAIL_CONFIG["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = EMAIL_CONFIG.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
 vars().update(EMAIL_CONFIG)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Customer Success <success@example.com>")
@@ -261,5 +264,8 @@ ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default="")}
 
 # --- Contact ledger (consent and fatigue for customer email) ----------------------------------
 LEDGER_SURVEY_MIN_DAYS = env.int("LEDGER_SURVEY_MIN_DAYS", default=30)  # across every survey and trigger
-LEDGER_SURVEY_MIN_DAYS_BY_KIND = {"nps": env.int("LEDGER_NPS_MIN_DAYS", default=0)}  # 0: only the global rule
+# Extra spacing per survey kind on top of the global rule (0: only the global rule), e.g. NPS every 90 days.
+LEDGER_SURVEY_MIN_DAYS_BY_KIND = {
+    kind: env.int(f"LEDGER_{kind.upper()}_MIN_DAYS", default=0) for kind in ("nps", "ces", "csat")
+}
 LEDGER_OUTREACH_MIN_DAYS = env.int("LEDGER_OUTREACH_MIN_DAYS", default=7)
