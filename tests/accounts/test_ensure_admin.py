@@ -1,7 +1,12 @@
+import os
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import override_settings
 
 from accounts.models import User
@@ -27,7 +32,7 @@ def snapshot(user):
     return (user.password, user.is_staff, user.is_superuser, user.is_active, groups)
 
 
-@override_settings(DEMO_ADMIN_EMAIL="demo-admin@example.com", DEMO_ADMIN_PASSWORD="demo password 123")
+@override_settings(DEBUG=True, DEMO_ADMIN_EMAIL="demo-admin@example.com", DEMO_ADMIN_PASSWORD="demo password 123")
 def test_creates_the_demo_admin_once(client):
     output = run()
     assert "demo-admin@example.com" in output and "created" in output
@@ -46,7 +51,7 @@ def test_creates_the_demo_admin_once(client):
     assert response.status_code == 302 and response["Location"] == "/admin/"
 
 
-@override_settings(DEMO_ADMIN_EMAIL="demo-admin@example.com", DEMO_ADMIN_PASSWORD="demo password 123")
+@override_settings(DEBUG=True, DEMO_ADMIN_EMAIL="demo-admin@example.com", DEMO_ADMIN_PASSWORD="demo password 123")
 def test_existing_password_is_kept_unless_the_env_sets_one(monkeypatch, user_factory):
     user = user_factory(email="demo-admin@example.com", is_superuser=False)
     user.set_password("my own secret phrase")
@@ -64,6 +69,41 @@ def test_existing_password_is_kept_unless_the_env_sets_one(monkeypatch, user_fac
     assert "password reset" in output
     user.refresh_from_db()
     assert user.check_password("rotated by the operator 1")
+
+
+@override_settings(DEBUG=False)
+def test_refuses_the_published_demo_credentials_when_debug_is_off(monkeypatch):
+    with pytest.raises(CommandError, match="DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD"):
+        run()
+    assert not User.objects.exists()
+    # A password alone does not make the published demo address acceptable either.
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "ops passphrase 2024")
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        run()
+    assert not User.objects.exists()
+
+
+@override_settings(DEBUG=False)
+def test_env_credentials_work_when_debug_is_off(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "ops@example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "ops passphrase 2024")
+    assert "created" in run()
+    assert User.objects.get(email="ops@example.com").check_password("ops passphrase 2024")
+    assert not User.objects.filter(email__iexact="admin@example.com").exists()
+
+
+def test_make_run_settings_have_debug_on():
+    # `make run` calls manage.py, whose default settings module is config.settings.local: the demo admin works there.
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "from django.conf import settings; print(settings.DEBUG)"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "True"
 
 
 def test_env_credentials_win(monkeypatch):

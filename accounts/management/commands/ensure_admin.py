@@ -12,8 +12,8 @@ from accounts.services import superuser_ensure
 class Command(BaseCommand):
     help = (
         "Create or update the superuser from DJANGO_SUPERUSER_EMAIL / DJANGO_SUPERUSER_PASSWORD, else from the "
-        "documented local demo credentials (settings.DEMO_ADMIN_EMAIL / DEMO_ADMIN_PASSWORD). An existing "
-        "user's password is only reset when DJANGO_SUPERUSER_PASSWORD is set."
+        "documented local demo credentials (settings.DEMO_ADMIN_EMAIL / DEMO_ADMIN_PASSWORD; only when DEBUG is on). "
+        "An existing user's password is only reset when DJANGO_SUPERUSER_PASSWORD is set."
     )
 
     def handle(self, *args, **options):
@@ -22,14 +22,15 @@ class Command(BaseCommand):
         if env_email:
             email, source = env_email, "DJANGO_SUPERUSER_EMAIL"
             creation_password = env_password or None
+        elif not settings.DEBUG:
+            # The demo credentials are published in the README: never make them a real login outside DEBUG.
+            raise CommandError(
+                "Refusing to create the documented demo admin while DEBUG is off: set DJANGO_SUPERUSER_EMAIL and "
+                "DJANGO_SUPERUSER_PASSWORD to the admin login you want."
+            )
         else:
             email, source = settings.DEMO_ADMIN_EMAIL, "the local demo settings"
             creation_password = env_password or settings.DEMO_ADMIN_PASSWORD
-            if not settings.DEBUG:
-                self.stderr.write(
-                    "Warning: using the documented demo admin credentials; set DJANGO_SUPERUSER_EMAIL and "
-                    "DJANGO_SUPERUSER_PASSWORD outside local demos."
-                )
         from accounts.models import User
 
         exists = User.objects.filter(email__iexact=email).exists()
