@@ -9,6 +9,8 @@
   `rollback_on_validation_errors`, so one bad row means nothing is written.
 """
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from import_export import fields, resources, widgets
@@ -82,6 +84,19 @@ class StrippedCharWidget(widgets.CharWidget):
         return super().clean(value, row, **kwargs).strip()
 
 
+class AmountWidget(widgets.DecimalWidget):
+    """A plain decimal amount; "abc" or "1,000" is an error on the field, not decimal.ConversionSyntax."""
+
+    def clean(self, value, row=None, **kwargs):
+        try:
+            amount = super().clean(value, row, **kwargs)
+        except (InvalidOperation, TypeError, ValueError):
+            amount = Decimal("NaN")
+        if amount is not None and not amount.is_finite():
+            raise ValueError(f"Enter a number such as 1200.50 (got {str(value)[:40]!r}).")
+        return amount
+
+
 class EmailWidget(widgets.CharWidget):
     def clean(self, value, row=None, **kwargs):
         return normalize_email(super().clean(value, row, **kwargs))
@@ -126,6 +141,7 @@ class CustomerResource(ServiceResource):
     # Stripped before the lookup, so " c-1 " updates c-1 instead of failing as a duplicate.
     external_id = fields.Field(attribute="external_id", column_name="external_id", widget=StrippedCharWidget())
     owner = fields.Field(attribute="owner", column_name="owner", widget=StaffEmailWidget())
+    arr = fields.Field(attribute="arr", column_name="arr", widget=AmountWidget())
 
     class Meta:
         model = Customer

@@ -107,6 +107,25 @@ def test_one_bad_row_imports_nothing_and_names_row_and_field(client, csm):
     assert not TimelineEvent.objects.exists()
 
 
+def test_a_non_numeric_arr_is_a_row_error_naming_the_field(client, csm):
+    text = CUSTOMER_HEADER + (
+        "c-30,Letters,letters.example,onboarding,smb,,abc,,,UTC\n"
+        'c-31,Thousands,thousands.example,onboarding,smb,,"1,000",,,UTC\n'
+        "c-32,Fine,fine.example,onboarding,smb,,1200.50,,,UTC\n"
+    )
+    response = upload(client, Customer, text)
+    assert response.status_code == 200
+    result = response.context["result"]
+    assert not result.has_errors()  # no crash with a traceback, only validation errors
+    invalid = {row.number: row.field_specific_errors for row in result.invalid_rows}
+    assert set(invalid) == {1, 2}
+    assert "Enter a number such as 1200.50" in " ".join(invalid[1]["arr"]) and "'abc'" in invalid[1]["arr"][0]
+    assert "Enter a number such as 1200.50" in " ".join(invalid[2]["arr"]) and "'1,000'" in invalid[2]["arr"][0]
+    content = response.content.decode()
+    assert "ConversionSyntax" not in content and "Enter a number such as 1200.50" in content
+    assert not Customer.objects.exists()
+
+
 def test_a_row_that_becomes_invalid_before_confirm_still_means_nothing_written(client, csm, make_staff):
     leaver = make_staff("csm", email="olive@example.com")
     text = CUSTOMER_HEADER + (
