@@ -5,7 +5,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from crm.models import Contact, Customer, Note
 from crm.timeline import timeline_record
@@ -150,25 +149,52 @@ def customer_upsert_by_external_id(*, external_id: str, actor=None, **data) -> t
     return customer_update(customer=existing, actor=actor, **data), False
 
 
-def _unset_other_primary(contact: Contact) -> None:
-    if contact.is_primary:
-        # updated_at too, so integrations syncing by `updated_after` see the old primary change.
-        others = Contact.objects.filter(customer_id=contact.customer_id, is_primary=True).exclude(pk=contact.pk)
-        others.update(is_primary=False, updated_at=timezone.now())
+def _unset_other_primary(contact: Contact, actor=None) -> list[Contact]:
+    """Demote the customer's other primary contact(s), each saved: a history row by `actor`, and a new
+    `updated_at` so integrations syncing by `updated_after` see the change."""
+    if not contact.is_primary:
+        return []
+    others = list(
+        Contact.objects.select_for_update()
+        .filter(customer_id=contact.customer_id, is_primary=True)
+        .exclude(pk=contact.pk)
+    )
+    for other in others:
+        other.is_primary = False
+        other._history_user = actor
+        other.save(update_fields=["is_primary", "updated_at"])
+    return others
 
 
-def _validate_contact(contact: Contact) -> None:
+def _record_demotions(demoted: list[Contact], *, primary: Contact, actor=None) -> None:
+    for other in demoted:
+        timeline_record(
+            customer=other.customer_id,
+            kind="contact.updated",
+            summary=f"Contact {other.email} is no longer primary (replaced by {primary.email})",
+            actor=actor,
+            source=other,
+            payload={
+                "contact_id": other.pk,
+                "changes": {"is_primary": [True, False]},
+                "replaced_by": {"contact_id": primary.pk, "email": primary.email},
+            },
+        )
+
+
+def _validate_contact(contact: Contact, actor=None) -> list[Contact]:
     """full_clean, with the per-customer email uniqueness reported on `email`; the one-primary constraint
     is checked after making this contact the only primary one (the caller's transaction undoes that on
-    failure)."""
+    failure). Returns the contacts demoted from primary."""
     contact.full_clean(validate_constraints=False)
     duplicate = Contact.objects.filter(customer_id=contact.customer_id, email=contact.email)
     if contact.pk is not None:
         duplicate = duplicate.exclude(pk=contact.pk)
     if contact.email and duplicate.exists():
         raise ValidationError({"email": "This customer already has a contact with this email."})
-    _unset_other_primary(contact)
+    demoted = _unset_other_primary(contact, actor)
     contact.validate_constraints()
+    return demoted
 
 
 @transaction.atomic
@@ -178,7 +204,7 @@ def contact_create(*, customer: Customer, actor=None, **data) -> Contact:
         raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
     data["email"] = normalize_email(data.get("email", ""))
     contact = Contact(customer=customer, **data)
-    _validate_contact(contact)
+    demoted = _validate_contact(contact, actor)
     contact._history_user = actor
     contact.save()
     timeline_record(
@@ -189,6 +215,7 @@ def contact_create(*, customer: Customer, actor=None, **data) -> Contact:
         source=contact,
         payload={"contact_id": contact.pk, "email": contact.email, "role": contact.role},
     )
+    _record_demotions(demoted, primary=contact, actor=actor)
     return contact
 
 
@@ -208,7 +235,7 @@ def contact_update(*, contact: Contact, actor=None, **data) -> Contact:
             setattr(contact, field, value)
     if not changes:
         return contact
-    _validate_contact(contact)
+    demoted = _validate_contact(contact, actor)
     contact._history_user = actor
     contact.save()
     timeline_record(
@@ -219,6 +246,7 @@ def contact_update(*, contact: Contact, actor=None, **data) -> Contact:
         source=contact,
         payload={"contact_id": contact.pk, "changes": changes},
     )
+    _record_demotions(demoted, primary=contact, actor=actor)
     return contact
 
 

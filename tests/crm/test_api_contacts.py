@@ -135,6 +135,31 @@ def test_new_primary_replaces_the_old_one(api_client_for, contact):
     assert Contact.objects.get(is_primary=True).pk == contact.pk
 
 
+def test_replaced_primary_has_its_history_and_timeline(api_client_for, contact):
+    api = api_client_for("csm")
+    response = api.post(
+        LIST, {"customer": contact.customer_id, "email": "new@acme.com", "is_primary": True}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    new_pk = response.json()["id"]
+    history = list(Contact.history.filter(id=contact.pk).order_by("history_date"))
+    assert [(h.history_type, h.is_primary) for h in history] == [("+", True), ("~", False)]
+    assert history[-1].history_user == api.api_key.user
+    event = TimelineEvent.objects.get(customer_id=contact.customer_id, kind="contact.updated")
+    assert event.source_id == str(contact.pk) and event.actor == api.api_key.user
+    assert "ann@acme.com" in event.summary and "new@acme.com" in event.summary
+    assert event.payload["changes"] == {"is_primary": [True, False]}
+    assert event.payload["replaced_by"] == {"contact_id": new_pk, "email": "new@acme.com"}
+    timeline = api.get(f"/api/v1/customers/{contact.customer_id}/timeline/").json()["results"]
+    assert any(row["kind"] == "contact.updated" and "no longer primary" in row["summary"] for row in timeline)
+
+    # Moving primary back by PATCH writes the same trail for the contact that loses it.
+    assert api.patch(detail(contact.pk), {"is_primary": True}, format="json").status_code == 200
+    new_history = Contact.history.filter(id=new_pk).order_by("history_date")
+    assert [h.is_primary for h in new_history] == [True, False]
+    assert TimelineEvent.objects.filter(kind="contact.updated", source_id=str(new_pk)).count() == 1
+
+
 def test_patch(api_client_for, contact):
     api = api_client_for("support_agent")
     response = api.patch(
