@@ -1,6 +1,7 @@
 """Outbound email, once: every email the product sends is a row first, then sent by `crm.send_email`.
 
     email_queue()   -> the row (unique idempotency key) in the caller's transaction; task queued on commit
+    email_queue_bulk() -> the same for many emails: one INSERT per 1,000 rows, their tasks published on commit
     email_send()    -> claims the row (queued -> sending), sends it, marks it sent / queued again / failed
     email_sweep()   -> re-queues rows whose task was lost; rows a worker died on mid-send become "unknown"
     email_resend()  -> a person's decision to try a failed or unknown email again
@@ -31,9 +32,10 @@ caller's to pass in `headers`; they are validated when queued and sent as given.
 import logging
 import re
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from email.utils import make_msgid
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -71,6 +73,7 @@ CLOCK_SKEW = timedelta(seconds=5)
 # Retry countdowns stay well under the broker's visibility timeout (see CELERY_BROKER_TRANSPORT_OPTIONS).
 MAX_RETRY_DELAY_SECONDS = 900
 SWEEP_BATCH = 1000
+BULK_BATCH = 1000
 
 
 def new_message_id() -> str:
@@ -118,21 +121,18 @@ def email_queue(
     existing = OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
-    if contact is not None and customer is None:
-        customer = contact.customer
-    email = OutboundEmail(
+    email = _email_row(
         idempotency_key=idempotency_key,
         kind=kind,
-        customer=customer,
-        contact=contact,
-        from_email=from_email or settings.DEFAULT_FROM_EMAIL,
-        to_email=(to_email or "").strip(),
-        subject=" ".join((subject or "").split()),  # one line: no header injection through the subject
+        to_email=to_email,
+        subject=subject,
         text_body=text_body,
         html_body=html_body,
-        headers=_clean_headers(headers),
-        message_id=message_id or new_message_id(),
-        next_attempt_at=timezone.now(),
+        customer=customer,
+        contact=contact,
+        headers=headers,
+        from_email=from_email,
+        message_id=message_id,
     )
     # Uniqueness is the database's job (below); the rest is checked here so bad input changes nothing.
     email.full_clean(validate_unique=False, validate_constraints=False)
@@ -147,6 +147,94 @@ def email_queue(
         return existing
     _enqueue_on_commit(email.pk)
     return email
+
+
+def _email_row(
+    *,
+    idempotency_key: str,
+    kind: str,
+    to_email: str,
+    subject: str,
+    text_body: str,
+    html_body: str = "",
+    customer: Customer | None = None,
+    contact: Contact | None = None,
+    headers: dict[str, str] | None = None,
+    from_email: str | None = None,
+    message_id: str | None = None,
+) -> OutboundEmail:
+    if contact is not None and customer is None:
+        customer = contact.customer
+    return OutboundEmail(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        customer=customer,
+        contact=contact,
+        from_email=from_email or settings.DEFAULT_FROM_EMAIL,
+        to_email=(to_email or "").strip(),
+        subject=" ".join((subject or "").split()),  # one line: no header injection through the subject
+        text_body=text_body,
+        html_body=html_body,
+        headers=_clean_headers(headers),
+        message_id=message_id or new_message_id(),
+        next_attempt_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def email_queue_bulk(emails: Iterable[dict[str, Any]]) -> list[int]:
+    """Many emails at once (e.g. the SLA sweep's notifications for a batch of tickets): the rows email_queue
+    would store, one INSERT per BULK_BATCH of them, and their tasks published together on commit.
+
+    Each dict holds email_queue's keyword arguments. A key already stored (by an earlier call, or another
+    transaction meanwhile) is skipped and queues nothing: that row is the email. Returns the ids of the rows
+    stored by this call. Raises ValidationError, storing nothing, if any email is malformed.
+    Like email_queue, this does not consult the contact ledger: callers emailing contacts ask it first
+    (staff notifications go to staff users, who have no ledger).
+    """
+    rows: dict[str, OutboundEmail] = {}
+    errors: dict[str, list[str]] = {}
+    for fields in emails:
+        email = _email_row(**fields)
+        if email.idempotency_key in rows:
+            continue
+        try:
+            # The customer and contact are the caller's rows (the foreign keys check them): no query per email.
+            email.full_clean(exclude=["customer", "contact"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            errors[email.idempotency_key] = exc.messages
+        rows[email.idempotency_key] = email
+    if errors:
+        raise ValidationError(errors)
+    stored: list[int] = []
+    pending = list(rows.values())
+    for start in range(0, len(pending), BULK_BATCH):
+        chunk = pending[start : start + BULK_BATCH]
+        OutboundEmail.objects.bulk_create(chunk, ignore_conflicts=True)
+        # The rows stored now are those carrying the Message-IDs generated here (unique, like the keys).
+        stored += OutboundEmail.objects.filter(message_id__in=[e.message_id for e in chunk]).values_list(
+            "pk", flat=True
+        )
+    stored.sort()
+    if stored:
+        _enqueue_many_on_commit(stored)
+    return stored
+
+
+def _enqueue_many_on_commit(email_ids: list[int]) -> None:
+    from crm.tasks import send_email
+
+    def enqueue():
+        for done, email_id in enumerate(email_ids):
+            try:
+                send_email.apply_async((email_id,))
+            except Exception:  # broker down: these rows stay "queued" and the sweep re-queues them
+                logger.exception(
+                    "could not enqueue %s email(s) from %s on; the sweep will retry", len(email_ids) - done, email_id
+                )
+                return
+
+    transaction.on_commit(enqueue)
 
 
 def _enqueue_on_commit(email_id: int, countdown: int | None = None) -> None:

@@ -2,7 +2,12 @@
 
 The sweep is set-based: it claims due targets in batches with `select_for_update(skip_locked)` and a null guard
 (`warned_at` / `breach_notified_at`), so concurrent or repeated runs claim each target once; the emails it queues
-carry idempotency keys per target and recipient, so even a replayed batch sends nothing twice.
+carry idempotency keys per target and recipient, so even a replayed batch sends nothing twice. Per batch of
+1,000 targets the statements are a constant few: the claim, one INSERT of the batch's emails (and of its
+timeline events), their tasks published on commit.
+
+A breach is notified once even when the target no longer runs by the time the sweep looks (answered late, or
+paused, between two sweeps), if it happened within RECENT_BREACH: a deploy does not replay old breaches.
 """
 
 import datetime as dt
@@ -14,26 +19,33 @@ from django.db.models import F
 from django.utils import timezone
 
 from crm.models import TimelineEvent
-from crm.outbound_email import email_queue
+from crm.outbound_email import email_queue, email_queue_bulk
 from crm.timeline import timeline_record
 from tickets import signals
 from tickets.models import FlagRule, SlaTarget, Status, Ticket, TicketFlag, TicketStatusChange
 
 logger = logging.getLogger(__name__)
 BATCH = 1000
+RECENT_BREACH = dt.timedelta(days=1)
+
+
+def _staff_notification(*, key: str, to, subject: str, body: str, ticket: Ticket) -> dict | None:
+    """email_queue's arguments for a notification to a staff user (None: nobody to email)."""
+    if to is None or not to.email or getattr(to, "is_service_account", False):
+        return None
+    return {
+        "idempotency_key": key,
+        "kind": "staff_notification",
+        "to_email": to.email,
+        "subject": subject,
+        "text_body": f"{body}\n\n{settings.SITE_URL}/admin/tickets/ticket/{ticket.pk}/change/\n",
+        "customer": ticket.customer,
+    }
 
 
 def _staff_email(*, key: str, to, subject: str, body: str, ticket: Ticket) -> None:
-    if to is None or not to.email or getattr(to, "is_service_account", False):
-        return
-    email_queue(
-        idempotency_key=key,
-        kind="staff_notification",
-        to_email=to.email,
-        subject=subject,
-        text_body=f"{body}\n\n{settings.SITE_URL}/admin/tickets/ticket/{ticket.pk}/change/\n",
-        customer=ticket.customer,
-    )
+    if (email := _staff_notification(key=key, to=to, subject=subject, body=body, ticket=ticket)) is not None:
+        email_queue(**email)
 
 
 def _claim(queryset, guard_field: str, now: dt.datetime, after: int) -> tuple[list[SlaTarget], int]:
@@ -56,6 +68,23 @@ def _claim(queryset, guard_field: str, now: dt.datetime, after: int) -> tuple[li
     return batch, ids[-1]
 
 
+def _breaches_due(now: dt.datetime):
+    """Breached targets not notified yet: running ones past their due time, and (a second, separate scan) those
+    that breached within RECENT_BREACH and were paused or stopped before a sweep saw them. A ticket whose target
+    left running since the breach was changed since (its updated_at, indexed), which narrows the second scan."""
+    running = SlaTarget.objects.filter(state=SlaTarget.State.RUNNING, due_at__lte=now, breach_notified_at__isnull=True)
+    recent = now - RECENT_BREACH
+    left_running = SlaTarget.objects.filter(
+        state__in=[SlaTarget.State.PAUSED, SlaTarget.State.BREACHED],
+        breached=True,
+        breach_notified_at__isnull=True,
+        due_at__lte=now,
+        due_at__gte=recent,
+        ticket_id__in=Ticket.objects.filter(updated_at__gte=recent).values("pk"),
+    )
+    return running, left_running
+
+
 def sla_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     warned = breached = 0
@@ -66,40 +95,51 @@ def sla_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
                 state=SlaTarget.State.RUNNING, warn_at__lte=now, warned_at__isnull=True, breached=False
             )
             batch, last = _claim(due, "warned_at", now, last)
-            for target in batch:
-                ticket = target.ticket
-                _staff_email(
-                    key=f"sla-warning:{target.pk}",
-                    to=ticket.assignee,
-                    subject=f"SLA warning: {target.get_metric_display()} due soon on {ticket.reference}",
-                    body=f"{target.get_metric_display()} of {ticket.reference} {ticket.subject} is due at "
-                    f"{target.due_at:%Y-%m-%d %H:%M} UTC.",
-                    ticket=ticket,
-                )
+            if batch:
+                _warn(batch)
         warned += len(batch)
         if len(batch) < BATCH:
             break
-    last = 0
-    while True:
-        with transaction.atomic():
-            due = SlaTarget.objects.filter(
-                state=SlaTarget.State.RUNNING, due_at__lte=now, breach_notified_at__isnull=True
-            )
-            batch, last = _claim(due, "breach_notified_at", now, last)
-            if batch:
-                _escalate(batch, now)
-        breached += len(batch)
-        if len(batch) < BATCH:
-            break
+    for due in _breaches_due(now):
+        last = 0
+        while True:
+            with transaction.atomic():
+                batch, last = _claim(due, "breach_notified_at", now, last)
+                if batch:
+                    _escalate(batch, now)
+            breached += len(batch)
+            if len(batch) < BATCH:
+                break
     return {"warned": warned, "breached": breached}
+
+
+def _warn(batch: list[SlaTarget]) -> None:
+    emails = []
+    for target in batch:
+        ticket = target.ticket
+        emails.append(
+            _staff_notification(
+                key=f"sla-warning:{target.pk}",
+                to=ticket.assignee,
+                subject=f"SLA warning: {target.get_metric_display()} due soon on {ticket.reference}",
+                body=f"{target.get_metric_display()} of {ticket.reference} {ticket.subject} is due at "
+                f"{target.due_at:%Y-%m-%d %H:%M} UTC.",
+                ticket=ticket,
+            )
+        )
+    if emails := [email for email in emails if email is not None]:
+        email_queue_bulk(emails)
 
 
 def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
     SlaTarget.objects.filter(pk__in=[t.pk for t in batch]).update(breached=True)
     ticket_ids = {t.ticket_id for t in batch}
-    Ticket.objects.filter(pk__in=ticket_ids).update(escalation_level=F("escalation_level") + 1)
+    # updated_at by hand (update() skips auto_now): integrations syncing with ?updated_after= see the level.
+    Ticket.objects.filter(pk__in=ticket_ids).update(
+        escalation_level=F("escalation_level") + 1, updated_at=timezone.now()
+    )
     levels = dict(Ticket.objects.filter(pk__in=ticket_ids).values_list("pk", "escalation_level"))
-    events, escalated = [], {}
+    events, emails, escalated = [], [], {}
     for target in batch:
         ticket = target.ticket
         label = target.get_metric_display()
@@ -112,9 +152,14 @@ def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
                 payload={"ticket_id": ticket.pk, "metric": target.metric, "level": levels[ticket.pk]},
             )
         )
+        breach = (
+            "is breached"
+            if target.stopped_at is None
+            else f"was breached (stopped at {target.stopped_at:%Y-%m-%d %H:%M} UTC)"
+        )
         body = (
             f"{label} of {ticket.reference} {ticket.subject} was due at {target.due_at:%Y-%m-%d %H:%M} UTC "
-            f"and is breached. Escalation level {levels[ticket.pk]}."
+            f"and {breach}. Escalation level {levels[ticket.pk]}."
         )
         recipients = [ticket.assignee, getattr(ticket.team, "lead", None), ticket.customer.owner]
         seen = set()
@@ -122,15 +167,19 @@ def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
             if person is None or person.pk in seen:
                 continue
             seen.add(person.pk)
-            _staff_email(
-                key=f"sla-breach:{target.pk}:{person.pk}",
-                to=person,
-                subject=f"SLA breached: {label} on {ticket.reference}",
-                body=body,
-                ticket=ticket,
+            emails.append(
+                _staff_notification(
+                    key=f"sla-breach:{target.pk}:{person.pk}",
+                    to=person,
+                    subject=f"SLA breached: {label} on {ticket.reference}",
+                    body=body,
+                    ticket=ticket,
+                )
             )
         escalated[ticket.pk] = ticket
     TimelineEvent.objects.bulk_create(events)
+    if emails := [email for email in emails if email is not None]:
+        email_queue_bulk(emails)
     for ticket in escalated.values():  # once per ticket, however many of its targets breached together
         transaction.on_commit(
             lambda t=ticket, lv=levels[ticket.pk]: signals.ticket_escalated.send(sender=Ticket, ticket=t, level=lv)
@@ -153,7 +202,11 @@ def tickets_auto_close(*, now: dt.datetime | None = None) -> int:
             if not rows:
                 break
             ids = [pk for pk, _ in rows]
-            Ticket.objects.filter(pk__in=ids, status=Status.SOLVED).update(status=Status.CLOSED, closed_at=now)
+            Ticket.objects.filter(pk__in=ids, status=Status.SOLVED).update(
+                status=Status.CLOSED,
+                closed_at=now,
+                updated_at=timezone.now(),  # update() skips auto_now
+            )
             TicketStatusChange.objects.bulk_create(
                 TicketStatusChange(
                     ticket_id=pk,

@@ -67,12 +67,45 @@ def test_sweep_queries_do_not_grow_with_tickets(setup, count):
     from django.test.utils import CaptureQueriesContext
 
     requester, _, _ = setup
-    for _ in range(count):  # unassigned, so the warning emails (one row each) are not part of the count
+    for _ in range(count):  # unassigned: nobody to warn
         open_ticket(requester, None, paris(2026, 11, 23, 9))
     with CaptureQueriesContext(connection) as queries:
         result = sla_sweep(now=paris(2026, 11, 23, 9, 50))
     assert result["warned"] == count
-    assert len(queries) <= 12
+    assert len(queries) <= 13
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [5, 50])
+def test_sweep_with_notifications_queries_do_not_grow_with_tickets(
+    setup, make_staff, count, django_capture_on_commit_callbacks
+):
+    """Assigned tickets in a team with a lead, a customer with a CSM: the warnings (assignee) and breaches
+    (assignee, lead, CSM) of every ticket are stored in a few statements per batch, not per ticket or email."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Team
+
+    requester, agent, _csm = setup
+    team = Team.objects.create(name="Tier 1", lead=make_staff("support_agent", email="lead@example.com"))
+    for _ in range(count):
+        open_ticket(requester, agent, paris(2026, 11, 23, 9), team=team)
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as callbacks:
+        result = sla_sweep(now=paris(2026, 11, 23, 10, 1))  # first responses past their warning and due times
+    assert result == {"warned": count, "breached": count}
+    assert len(queries) <= 25, "\n".join(q["sql"][:120] for q in queries)
+    emails = OutboundEmail.objects.filter(status="queued")
+    assert emails.filter(idempotency_key__startswith="sla-warning:", to_email=agent.email).count() == count
+    assert set(emails.filter(idempotency_key__startswith="sla-breach:").values_list("to_email", flat=True)) == {
+        "agent@example.com",
+        "csm@example.com",
+        "lead@example.com",
+    }
+    assert emails.count() == 4 * count
+    assert TimelineEvent.objects.filter(kind="ticket.sla_breached").count() == count
+    assert set(Ticket.objects.values_list("escalation_level", flat=True)) == {1}
+    assert len(callbacks) == 2 + count  # the tasks of each batch's emails, published together; a signal per ticket
 
 
 @pytest.mark.django_db
