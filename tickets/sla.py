@@ -267,7 +267,9 @@ def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
         .first()
     )
     ticket.next_sla_due_at = next_due
-    Ticket.objects.filter(pk=ticket.pk).update(next_sla_due_at=next_due)
+    # updated_at by hand (update() skips auto_now): due times are in the API, ?updated_after= must see them move.
+    ticket.updated_at = timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(next_sla_due_at=next_due, updated_at=ticket.updated_at)
 
 
 def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
