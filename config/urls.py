@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
@@ -19,3 +21,15 @@ urlpatterns = [
 
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):
     urlpatterns.append(path("anymail/", include("anymail.urls")))
+
+
+def page_not_found(request, exception):
+    """404 for a path no route matches: JSON `{"detail": ...}` under /api/ (as DRF answers for unknown ids),
+    e.g. /api/v1/customers/abc/ or a misspelt endpoint; Django's page elsewhere. (With DEBUG on, Django shows its
+    technical 404 page instead.)"""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+handler404 = page_not_found

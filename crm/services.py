@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from crm.models import Contact, Customer, Note
 from crm.timeline import timeline_record
+from crm.validators import validate_domain
 
 COMMERCIAL_FIELDS = ("arr", "owner", "tier")
 CUSTOMER_FIELDS = (
@@ -62,13 +63,37 @@ def _clean_customer_data(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+RENEWAL_BEFORE_START = "The renewal date cannot be before the contract start."
+
+
+def _full_clean_customer(customer: Customer, *, changed) -> None:
+    """full_clean plus the domain's form and the dates' order, all reported together. The last two are checked
+    when the request sets those fields, so a customer saved before these rules can still be edited."""
+    errors: dict[str, list] = {}
+    try:
+        customer.full_clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if "domain" in changed and "domain" not in errors:
+        try:
+            validate_domain(customer.domain)
+        except ValidationError as exc:
+            errors["domain"] = exc.error_list
+    start, renewal = customer.contract_start, customer.renewal_date
+    dates_changed = {"contract_start", "renewal_date"} & set(changed)
+    if dates_changed and "renewal_date" not in errors and start and renewal and renewal < start:
+        errors["renewal_date"] = [ValidationError(RENEWAL_BEFORE_START, code="renewal_before_start")]
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def customer_create(*, actor=None, **data) -> Customer:
     data = _clean_customer_data(data)
     if not _can_change_commercials(actor) and any(data.get(f) not in (None, "") for f in ("arr", "owner")):
         raise PermissionDenied("Your role cannot set a customer's ARR or owner.")
     customer = Customer(**data)
-    customer.full_clean()
+    _full_clean_customer(customer, changed=data)
     customer._history_user = actor
     customer.save()
     timeline_record(
@@ -101,7 +126,7 @@ def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
     forbidden = [f for f in COMMERCIAL_FIELDS if f in changes]
     if forbidden and not _can_change_commercials(actor):
         raise PermissionDenied(f"Your role cannot change a customer's {', '.join(forbidden)}.")
-    customer.full_clean()
+    _full_clean_customer(customer, changed=changes)
     customer._history_user = actor
     customer.save()
     if "lifecycle_stage" in changes:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -13,8 +14,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.serializers import Serializer
 from rest_framework.settings import ISO_8601, api_settings
+from rest_framework.validators import UniqueValidator
 
 from crm.models import Contact, ContactRole, Customer, LifecycleStage, Note, Tier, TimelineEvent
+from crm.services import RENEWAL_BEFORE_START, normalize_domain
+from crm.validators import validate_domain, validate_timezone
 
 ZERO = datetime.timedelta(0)
 
@@ -69,31 +73,84 @@ class StaffEmailField(serializers.Field):
         return getattr(value, "email", value)
 
 
+class ExternalIdField(serializers.CharField):
+    """An external id: surrounding spaces are dropped; "" or null means none; only spaces is an error."""
+
+    default_error_messages = {"only_spaces": "May not be only spaces; send null for no external id."}
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and data and not data.strip():
+            self.fail("only_spaces")
+        return super().run_validation(data)
+
+
+def _validate_normalised_domain(value: str) -> None:
+    validate_domain(normalize_domain(value))
+
+
 class CustomerInputSerializer(InputSerializer):
-    """A customer as written. Unknown fields -> 400 "Unknown field."; read-only ones -> 400."""
+    """A customer as written. Unknown fields -> 400 "Unknown field."; read-only ones -> 400.
+    Every field's errors are reported together (choices, uniqueness of external_id, ARR >= 0, time zone);
+    the service checks the same rules again."""
 
     read_only_names = ("id", "contacts_count", "created_at", "updated_at")
 
     name = serializers.CharField(max_length=200)
-    domain = serializers.CharField(max_length=253, allow_blank=True, required=False)
-    external_id = serializers.CharField(max_length=100, allow_blank=True, allow_null=True, required=False)
+    domain = serializers.CharField(
+        max_length=253,
+        allow_blank=True,
+        required=False,
+        validators=[_validate_normalised_domain],
+        help_text="Web domain, e.g. acme.com; a URL such as https://www.Acme.com/about is stored as acme.com.",
+    )
+    external_id = ExternalIdField(
+        max_length=100,
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        validators=[
+            UniqueValidator(Customer.objects.all(), message="Customer with this External id already exists.")
+        ],
+        help_text="The id integrations know it by; unique. null (or empty): none.",
+    )
     lifecycle_stage = serializers.ChoiceField(LifecycleStage.choices, required=False)
     tier = serializers.ChoiceField(Tier.choices, required=False)
     owner = StaffEmailField(
         allow_null=True, required=False, help_text="The owner CSM's email (an active staff user); null: none."
     )
     arr = serializers.DecimalField(
-        max_digits=14, decimal_places=2, required=False, help_text="Annual recurring revenue, >= 0."
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        required=False,
+        help_text=f"Annual recurring revenue in {settings.REPORTING_CURRENCY} (the reporting currency), >= 0.",
     )
     contract_start = serializers.DateField(allow_null=True, required=False)
-    renewal_date = serializers.DateField(allow_null=True, required=False)
-    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA name, e.g. Europe/Paris.")
+    renewal_date = serializers.DateField(
+        allow_null=True, required=False, help_text="Not before contract_start."
+    )
+    timezone = serializers.CharField(
+        max_length=64, required=False, validators=[validate_timezone], help_text="IANA name, e.g. Europe/Paris."
+    )
+
+    def validate(self, attrs):
+        start, renewal = attrs.get("contract_start"), attrs.get("renewal_date")
+        if start and renewal and renewal < start:
+            raise serializers.ValidationError({"renewal_date": [RENEWAL_BEFORE_START]})
+        return attrs
 
 
 class CustomerUpsertInputSerializer(CustomerInputSerializer):
     """Like the customer input, every field optional: the external id comes from the URL."""
 
     name = serializers.CharField(max_length=200, required=False, help_text="Required when creating.")
+    external_id = ExternalIdField(
+        max_length=100,
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        help_text="Optional; must match the external id in the URL.",
+    )
 
 
 class ContactInputSerializer(InputSerializer):
@@ -121,7 +178,11 @@ class ContactInputSerializer(InputSerializer):
     )
     phone = serializers.CharField(max_length=40, allow_blank=True, required=False)
     timezone = serializers.CharField(
-        max_length=64, allow_blank=True, required=False, help_text="IANA name; empty: the customer's."
+        max_length=64,
+        allow_blank=True,
+        required=False,
+        validators=[validate_timezone],
+        help_text="IANA name; empty: the customer's.",
     )
 
 
@@ -236,6 +297,9 @@ class CustomerSerializer(OutputSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "arr": {"help_text": f"Annual recurring revenue in {settings.REPORTING_CURRENCY} (the reporting currency)."}
+        }
 
 
 class ContactSerializer(OutputSerializer):

@@ -92,7 +92,7 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 
     def _update(self, request, *, partial: bool):
         customer = self.get_object()
-        serializer = CustomerInputSerializer(data=request.data, partial=partial)
+        serializer = CustomerInputSerializer(customer, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         services.customer_update(customer=customer, actor=self.actor, **serializer.validated_data)
         return Response(CustomerSerializer(selectors.customer_get(pk=customer.pk)).data)

@@ -239,6 +239,18 @@ def test_csm_adds_a_customer_through_customer_create(client, csm):
     assert customer.history.get().history_user == csm
 
 
+def test_bad_domain_and_renewal_before_start_are_form_errors(client, csm):
+    customer = customer_create(name="Acme", external_id="acme-1", contract_start=datetime.date(2026, 5, 1))
+    data = changeform_data(client.get(change_url(customer)), domain="not a domain!!", renewal_date="2026-04-30")
+    response = client.post(change_url(customer), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["domain"] == ['"not a domain!!" is not a domain name; enter one such as acme.com.']
+    assert errors["renewal_date"] == ["The renewal date cannot be before the contract start."]
+    customer.refresh_from_db()
+    assert (customer.domain, customer.renewal_date) == ("", None)
+
+
 def test_service_refusal_is_a_form_error_and_nothing_is_saved(client, csm, monkeypatch):
     from django.core.exceptions import ValidationError
 

@@ -119,6 +119,21 @@ def test_same_email_at_another_customer_is_fine(api_client_for, contact):
     assert response.status_code == 201
 
 
+def test_contact_errors_are_reported_together(api_client_for, customer):
+    response = api_client_for("admin").post(
+        LIST,
+        {"customer": customer.pk, "email": "not-an-email", "role": "boss", "timezone": "Mars/Base"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "email": ["Enter a valid email address."],
+        "role": ['"boss" is not a valid choice.'],
+        "timezone": ["Unknown time zone Mars/Base; use an IANA name such as Europe/Paris."],
+    }
+    assert not Contact.objects.exists()
+
+
 def test_new_primary_replaces_the_old_one(api_client_for, contact):
     before = Contact.objects.get(pk=contact.pk).updated_at
     api = api_client_for("csm")

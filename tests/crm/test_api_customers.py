@@ -4,10 +4,11 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm.models import Customer, TimelineEvent
-from crm.services import contact_create, customer_create
+from crm.services import contact_create, customer_create, customer_update
 
 pytestmark = pytest.mark.django_db
 
@@ -226,12 +227,109 @@ def test_malformed_json_and_non_object_bodies_are_400(api_client_for):
     assert not Customer.objects.exists()
 
 
-def test_several_errors_are_reported_together(api_client_for):
-    response = api_client_for("admin").post(
-        LIST, {"name": "X", "lifecycle_stage": "nope", "typo": 1, "arr": "-5"}, format="json"
+def test_several_errors_are_reported_together(api_client_for, customer):
+    api = api_client_for("admin")
+    other = customer_create(name="Other", external_id="other-1")
+    before = snapshot()
+    response = api.post(
+        LIST,
+        {
+            "name": "X",
+            "lifecycle_stage": "dormant",
+            "external_id": customer.external_id,
+            "arr": "-5",
+            "timezone": "Mars/Base",
+            "domain": "not a domain!!",
+            "typo": 1,
+        },
+        format="json",
     )
     assert response.status_code == 400
-    assert set(response.json()) == {"lifecycle_stage", "typo"}  # shape first; arr's rule is the service's
+    assert response.json() == {
+        "lifecycle_stage": ['"dormant" is not a valid choice.'],
+        "external_id": ["Customer with this External id already exists."],
+        "arr": ["Ensure this value is greater than or equal to 0."],
+        "timezone": ["Unknown time zone Mars/Base; use an IANA name such as Europe/Paris."],
+        "domain": ['"not a domain!!" is not a domain name; enter one such as acme.com.'],
+        "typo": ["Unknown field."],
+    }
+    # The same on a PATCH of another customer; the customer's own external id is not a duplicate of itself.
+    response = api.patch(
+        detail(other.pk),
+        {"external_id": customer.external_id, "arr": "-5", "timezone": "Mars/Base", "lifecycle_stage": "x"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"external_id", "arr", "timezone", "lifecycle_stage"}
+    assert snapshot() == before
+    assert api.patch(detail(other.pk), {"external_id": "other-1", "name": "Other 2"}, format="json").status_code == 200
+
+
+def test_external_id_of_only_spaces_is_400(api_client_for):
+    api = api_client_for("admin")
+    response = api.post(LIST, {"name": "X", "external_id": "   "}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"external_id": ["May not be only spaces; send null for no external id."]}
+    assert not Customer.objects.exists()
+    # Spaces around a real id are dropped; null and "" still mean none.
+    assert api.post(LIST, {"name": "A", "external_id": " a-1 "}, format="json").json()["external_id"] == "a-1"
+    assert api.post(LIST, {"name": "B", "external_id": None}, format="json").json()["external_id"] is None
+    assert api.post(LIST, {"name": "C", "external_id": ""}, format="json").json()["external_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("domain", "stored"),
+    [
+        ("acme.com", "acme.com"),
+        ("Sub.Acme.CO.uk", "sub.acme.co.uk"),
+        ("https://www.Globex.com/about", "globex.com"),
+        ("my-shop-42.example", "my-shop-42.example"),
+        ("", ""),
+    ],
+)
+def test_domains_are_stored_normalised(api_client_for, domain, stored):
+    response = api_client_for("admin").post(LIST, {"name": "X", "domain": domain}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["domain"] == stored
+    assert Customer.objects.get().domain == stored
+
+
+@pytest.mark.parametrize("domain", ["not a domain!!", "acme", "acme..com", "-acme.com", "acme.com:8080", "a_b.com"])
+def test_bad_domain_is_400_on_domain(api_client_for, customer, domain):
+    api = api_client_for("admin")
+    before = snapshot()
+    for response in (
+        api.post(LIST, {"name": "X", "domain": domain}, format="json"),
+        api.patch(detail(customer.pk), {"domain": domain}, format="json"),
+        api.put(by_external_id("new-9"), {"name": "X", "domain": domain}, format="json"),
+    ):
+        assert response.status_code == 400
+        assert list(response.json()) == ["domain"]
+        assert "is not a domain name; enter one such as acme.com." in response.json()["domain"][0]
+    assert snapshot() == before
+    # The service refuses it too (the admin and CSV import go through it).
+    with pytest.raises(ValidationError) as exc:
+        customer_update(customer=customer, domain=domain)
+    assert "domain" in exc.value.message_dict
+
+
+def test_renewal_before_contract_start_is_400_on_renewal_date(api_client_for, customer):
+    api = api_client_for("admin")
+    before = snapshot()
+    response = api.post(
+        LIST, {"name": "X", "contract_start": "2026-05-01", "renewal_date": "2026-04-30"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"renewal_date": ["The renewal date cannot be before the contract start."]}
+    # Against the stored contract start when only the renewal date changes.
+    api.patch(detail(customer.pk), {"contract_start": "2026-05-01", "renewal_date": None}, format="json")
+    before = snapshot()
+    response = api.patch(detail(customer.pk), {"renewal_date": "2026-01-01"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"renewal_date": ["The renewal date cannot be before the contract start."]}
+    assert snapshot() == before
+    same_day = api.patch(detail(customer.pk), {"renewal_date": "2026-05-01"}, format="json")
+    assert same_day.status_code == 200 and same_day.json()["renewal_date"] == "2026-05-01"
 
 
 # --- Update -------------------------------------------------------------------------------------------------

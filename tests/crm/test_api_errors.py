@@ -199,3 +199,28 @@ def test_a_failing_close_undoes_the_update_in_the_same_request(api_client_for, w
     assert response.status_code == 400
     assert response.json() == {"status": ["The task is already done."]}
     assert everything() == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/customers/abc/",  # no route: the id is not a number
+        "/api/v1/contacts/1e3/",
+        "/api/v1/customers/abc/timeline/",
+        "/api/v1/no-such-endpoint/",
+        "/api/v2/customers/",
+        "/api/v1/customers/999999/",  # a route, no such row (DRF's own 404)
+    ],
+)
+def test_api_404s_are_json(api_client_for, path):
+    response = api_client_for("read_only").get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert list(response.json()) == ["detail"]
+
+
+def test_404_outside_the_api_stays_a_page_and_missing_slash_still_redirects(api_client_for, client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+    response = api_client_for("read_only").get("/api/v1/customers")
+    assert response.status_code == 301 and response["Location"] == "/api/v1/customers/"
