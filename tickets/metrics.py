@@ -2,9 +2,12 @@
 
 - first response time: creation -> first public staff reply, business time of the ticket's SLA calendar,
   paused time excluded (Ticket.first_response_seconds, frozen when the clock stops);
-- resolution time: creation -> solved, business time, waiting on the customer excluded (Ticket.resolution_seconds);
+- resolution time: creation -> solved, business time, waiting on the customer excluded (Ticket.resolution_seconds,
+  see tickets.sla.resolution_seconds: on hold counts even when the SLA target pauses on hold);
 - first contact resolution: % of solved tickets with exactly one public staff reply and never reopened;
 - SLA attainment: % of targets met, per target (stopped targets, plus running ones already breached);
+- tickets merged into another count in volume and first response, not in the solved-ticket metrics (resolution,
+  FCR, reopen rate) nor SLA attainment: the ticket they were merged into carries the outcome;
 - reopen rate: % of solved tickets reopened at least once; backlog by age of unsolved tickets.
 
 Aggregates run in SQL (percentile_cont on PostgreSQL); medians fall back to Python on SQLite.
@@ -21,6 +24,7 @@ from django.utils import timezone
 from tickets.models import SlaTarget, Status, Ticket
 
 UNSOLVED = [Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD]
+CANCELLED = "cancelled"  # a merged ticket's targets: neither met nor missed
 BACKLOG_BUCKETS = [("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), ("7-30d", 7, 30), (">30d", 30, None)]
 
 
@@ -62,14 +66,20 @@ def ticket_metrics(
     now = now or timezone.now()
     scope = scope if scope is not None else Ticket.objects.all()
     created = scope.filter(created_at__gte=start, created_at__lt=end)
-    solved = scope.filter(solved_at__gte=start, solved_at__lt=end, resolution_seconds__isnull=False)
+    # A ticket merged into another was not resolved on its own: the ticket it lives on in carries the outcome.
+    kept = scope.filter(merged_into__isnull=True)
+    solved = kept.filter(solved_at__gte=start, solved_at__lt=end, resolution_seconds__isnull=False)
     solved_counts = solved.aggregate(
         n=Count("pk"),
         fcr=Count("pk", filter=Q(public_staff_replies=1, reopen_count=0)),
         reopened=Count("pk", filter=Q(reopen_count__gt=0)),
     )
-    targets = SlaTarget.objects.filter(ticket__in=scope, target_seconds__isnull=False).filter(
-        Q(stopped_at__gte=start, stopped_at__lt=end) | Q(stopped_at__isnull=True, breached=True, due_at__lt=end)
+    targets = (
+        SlaTarget.objects.filter(ticket__in=kept, target_seconds__isnull=False)
+        .exclude(state=CANCELLED)
+        .filter(
+            Q(stopped_at__gte=start, stopped_at__lt=end) | Q(stopped_at__isnull=True, breached=True, due_at__lt=end)
+        )
     )
     attainment = {}
     for row in targets.values("metric").annotate(

@@ -210,9 +210,23 @@ def sla_stop(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None:
         Ticket.objects.filter(pk=ticket.pk).update(first_response_seconds=target.elapsed_seconds)
         ticket.first_response_seconds = target.elapsed_seconds
     elif metric == SlaTarget.Metric.RESOLUTION:
-        Ticket.objects.filter(pk=ticket.pk).update(resolution_seconds=target.elapsed_seconds)
-        ticket.resolution_seconds = target.elapsed_seconds
+        seconds = resolution_seconds(target, _ticket_context(ticket)[1])
+        Ticket.objects.filter(pk=ticket.pk).update(resolution_seconds=seconds)
+        ticket.resolution_seconds = seconds
     return target
+
+
+def resolution_seconds(target: SlaTarget, calendar: Calendar) -> int:
+    """Resolution time as the metrics define it: business time from creation to solved, excluding only the time
+    the ticket waited on the customer (pending) and, after a reopen, the time it sat solved. The resolution
+    target may also pause on hold (its policy's pause_on_hold): that is the SLA's rule, not the metric's, so
+    the business time of its on-hold intervals is added back (in the calendar in force when it is solved)."""
+    on_hold = sum(
+        calendar.business_seconds(dt.datetime.fromisoformat(s["from"]), dt.datetime.fromisoformat(s["to"]))
+        for s in target.segments
+        if not s["counted"] and s["reason"] == PAUSE_REASONS[Status.ON_HOLD]
+    )
+    return target.elapsed_seconds + on_hold
 
 
 def sla_resume(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None:
