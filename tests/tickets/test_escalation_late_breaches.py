@@ -75,9 +75,10 @@ def test_target_breached_at_a_checkpoint_then_paused_is_escalated_at_the_next_sw
     assert sla_sweep(now=paris(2026, 11, 23, 10, 32))["breached"] == 0
     subject = f"SLA breached: First response on {ticket.reference}"
     assert breach_emails(ticket) == [("agent@example.com", subject), ("csm@example.com", subject)]
-    assert "and is breached. Escalation level 1." in OutboundEmail.objects.get(
-        idempotency_key__startswith="sla-breach:", to_email="csm@example.com"
-    ).text_body
+    assert (
+        "and is breached. Escalation level 1."
+        in OutboundEmail.objects.get(idempotency_key__startswith="sla-breach:", to_email="csm@example.com").text_body
+    )
     # When the customer answers, the clock runs again: the same breach is not notified a second time.
     ticket_change_status(ticket=ticket, status="open", at=paris(2026, 11, 23, 11))
     assert sla_sweep(now=paris(2026, 11, 23, 11, 1))["breached"] == 0
