@@ -2,6 +2,7 @@ import logging
 import socket
 
 import pytest
+from django.test import override_settings
 
 from config.celery import app as celery_app
 
@@ -73,3 +74,26 @@ def test_healthz_answers_quickly_when_the_broker_is_down(client, broker_down):
 
 def test_healthz_refuses_writes(client):
     assert client.post("/healthz/").status_code == 405
+
+
+@pytest.mark.django_db
+@override_settings(ALLOWED_HOSTS=["crm.example.com"])
+def test_healthz_answers_a_load_balancer_probing_by_ip(client):
+    response = client.get("/healthz/", HTTP_HOST="192.0.2.10:8000")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert client.head("/healthz/", HTTP_HOST="192.0.2.10").status_code == 200
+    assert client.post("/healthz/", HTTP_HOST="192.0.2.10").status_code == 405
+    # Only that exact path: every other page still refuses a Host that is not allowed.
+    for path in ("/healthz", "/healthz/x", "/admin/login/", "/api/v1/customers/"):
+        assert client.get(path, HTTP_HOST="192.0.2.10").status_code == 400, path
+    assert client.get("/accounts/login/", HTTP_HOST="crm.example.com").status_code == 200
+
+
+@pytest.mark.django_db
+@override_settings(ALLOWED_HOSTS=["crm.example.com"], SECURE_SSL_REDIRECT=True, SECURE_REDIRECT_EXEMPT=[])
+def test_healthz_is_not_redirected_to_https(client):
+    # Production redirects plain HTTP to HTTPS; the health probe (plain HTTP to the instance) gets its answer.
+    assert client.get("/healthz/", HTTP_HOST="192.0.2.10").status_code == 200
+    response = client.get("/admin/login/", HTTP_HOST="crm.example.com")
+    assert response.status_code == 301 and response["Location"].startswith("https://crm.example.com/")
