@@ -242,38 +242,42 @@ def sla_resume(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None
     return target
 
 
+def _refresh_target(target: SlaTarget, *, paused: bool, policy, calendar: Calendar) -> list[str]:
+    """Set one open target running or paused; recompute its due/warn times from what remains. Returns the
+    fields it changed."""
+    target.state = SlaTarget.State.PAUSED if paused else SlaTarget.State.RUNNING
+    fields = ["state", "due_at", "warn_at"]
+    if target.target_seconds is not None and not target.breached:
+        if target.elapsed_seconds >= target.target_seconds:
+            # A shorter target (the ticket moved to another policy) already reached by the time counted:
+            # it fell due when it was reached, not at the old policy's due time.
+            target.due_at = _reached_at(target)
+            target.breached = target.elapsed_seconds > target.target_seconds
+            fields.append("breached")
+    if target.target_seconds is None:
+        target.due_at = target.warn_at = None
+    elif paused:
+        target.due_at = None if not target.breached else target.due_at
+        target.warn_at = None
+    else:
+        remaining = target.target_seconds - target.elapsed_seconds
+        if remaining > 0:
+            target.due_at = calendar.add_business_seconds(target.counted_until, remaining)
+        warn_left = target.target_seconds * (policy.warn_at_percent if policy else 80) // 100 - (
+            target.elapsed_seconds
+        )
+        target.warn_at = (
+            calendar.add_business_seconds(target.counted_until, warn_left) if warn_left > 0 else target.counted_until
+        )
+    return fields
+
+
 def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
     """Set open targets running or paused for the ticket's status; recompute due/warn from what remains."""
     policy, calendar = _ticket_context(ticket)
     paused = pause_reason(ticket.status, policy) is not None
     for target in ticket.sla_targets.filter(state__in=OPEN_STATES):
-        target.state = SlaTarget.State.PAUSED if paused else SlaTarget.State.RUNNING
-        fields = ["state", "due_at", "warn_at"]
-        if target.target_seconds is not None and not target.breached:
-            if target.elapsed_seconds >= target.target_seconds:
-                # A shorter target (the ticket moved to another policy) already reached by the time counted:
-                # it fell due when it was reached, not at the old policy's due time.
-                target.due_at = _reached_at(target)
-                target.breached = target.elapsed_seconds > target.target_seconds
-                fields.append("breached")
-        if target.target_seconds is None:
-            target.due_at = target.warn_at = None
-        elif paused:
-            target.due_at = None if not target.breached else target.due_at
-            target.warn_at = None
-        else:
-            remaining = target.target_seconds - target.elapsed_seconds
-            if remaining > 0:
-                target.due_at = calendar.add_business_seconds(target.counted_until, remaining)
-            warn_left = target.target_seconds * (policy.warn_at_percent if policy else 80) // 100 - (
-                target.elapsed_seconds
-            )
-            target.warn_at = (
-                calendar.add_business_seconds(target.counted_until, warn_left)
-                if warn_left > 0
-                else target.counted_until
-            )
-        target.save(update_fields=fields)
+        target.save(update_fields=_refresh_target(target, paused=paused, policy=policy, calendar=calendar))
     next_due = (
         ticket.sla_targets.filter(state=SlaTarget.State.RUNNING, due_at__isnull=False)
         .order_by("due_at")
@@ -284,6 +288,77 @@ def sla_refresh(ticket: Ticket, at: dt.datetime | None = None) -> None:
     # updated_at by hand (update() skips auto_now): due times are in the API, ?updated_after= must see them move.
     ticket.updated_at = timezone.now()
     Ticket.objects.filter(pk=ticket.pk).update(next_sla_due_at=next_due, updated_at=ticket.updated_at)
+
+
+# --- Many tickets at once (a calendar or policy changed under their clocks) ------------------------------------
+# The same arithmetic as sla_checkpoint / sla_refresh, with the queries per batch of tickets instead of per
+# ticket: their open targets in one query, each calendar read once per call (`calendars`: id -> Calendar, shared
+# by the caller's batches), the results written with bulk_update.
+BULK_BATCH = 1000
+CHECKPOINT_FIELDS = ["elapsed_seconds", "counted_until", "segments", "breached", "due_at"]
+
+
+def _calendars(tickets: list[Ticket], calendars: dict[int, Calendar]) -> dict[int, Calendar]:
+    missing = {t.sla_policy.calendar_id for t in tickets if t.sla_policy is not None} - set(calendars)
+    if missing:
+        for calendar in BusinessCalendar.objects.prefetch_related("opening_hours", "holidays").filter(pk__in=missing):
+            calendars[calendar.pk] = calendar_from_model(calendar)
+    return calendars
+
+
+def _open_targets(tickets: list[Ticket]) -> dict[int, list[SlaTarget]]:
+    """The open targets of the tickets, locked (the sweep skips them meanwhile instead of writing over them)."""
+    by_ticket: dict[int, list[SlaTarget]] = {}
+    targets = SlaTarget.objects.select_for_update().filter(
+        ticket_id__in=[t.pk for t in tickets], state__in=OPEN_STATES
+    )
+    for target in targets.order_by("ticket_id", "metric", "cycle"):
+        by_ticket.setdefault(target.ticket_id, []).append(target)
+    return by_ticket
+
+
+def sla_checkpoint_many(tickets: list[Ticket], at: dt.datetime, *, calendars: dict[int, Calendar]) -> None:
+    """sla_checkpoint for a batch of tickets (loaded with their sla_policy), each under its current status."""
+    by_ticket = _open_targets(tickets)
+    _calendars(tickets, calendars)
+    changed = []
+    for ticket in tickets:
+        policy = ticket.sla_policy
+        calendar = calendars[policy.calendar_id] if policy is not None else ALWAYS
+        for target in by_ticket.get(ticket.pk, ()):
+            advance(target, until=at, status=ticket.status, policy=policy, calendar=calendar)
+            changed.append(target)
+    SlaTarget.objects.bulk_update(changed, CHECKPOINT_FIELDS, batch_size=BULK_BATCH)
+
+
+def sla_refresh_many(
+    tickets: list[Ticket], at: dt.datetime, *, calendars: dict[int, Calendar], retarget: bool = False
+) -> None:
+    """sla_refresh for a batch of tickets (loaded with their sla_policy); with `retarget`, the open targets first
+    take the sizes of the ticket's policy as it is now."""
+    by_ticket = _open_targets(tickets)
+    _calendars(tickets, calendars)
+    now = timezone.now()
+    changed, fields = [], {"state", "due_at", "warn_at", "breached"}
+    if retarget:
+        fields.add("target_seconds")
+    for ticket in tickets:
+        policy = ticket.sla_policy
+        calendar = calendars[policy.calendar_id] if policy is not None else ALWAYS
+        paused = pause_reason(ticket.status, policy) is not None
+        due = []
+        for target in by_ticket.get(ticket.pk, ()):
+            if retarget:
+                minutes = getattr(policy, f"{target.metric}_minutes", None) if policy else None
+                target.target_seconds = minutes * 60 if minutes else None
+            _refresh_target(target, paused=paused, policy=policy, calendar=calendar)
+            if target.state == SlaTarget.State.RUNNING and target.due_at is not None:
+                due.append(target.due_at)
+            changed.append(target)
+        ticket.next_sla_due_at = min(due, default=None)
+        ticket.updated_at = now
+    SlaTarget.objects.bulk_update(changed, sorted(fields), batch_size=BULK_BATCH)
+    Ticket.objects.bulk_update(tickets, ["next_sla_due_at", "updated_at"], batch_size=BULK_BATCH)
 
 
 def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
