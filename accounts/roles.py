@@ -3,8 +3,9 @@
 A role is a `Group` of the same name (created by migration 0002). What a role may do is defined here, in code,
 as rules over app labels and permission codenames, and written into the group's permissions after every
 `migrate` by `roles_sync_receiver` (post_migrate). Rules are expressed per app label, so models added later
-(tickets, surveys) are covered automatically. The sync makes each group's set exact: it adds what is missing
-and removes anything a role should not have.
+(tickets, surveys) are covered automatically; `ROLE_EXCLUSIONS` takes single permissions back. The sync makes each
+group's set exact: it adds what is missing and removes anything a role should not have (so a change here reaches
+existing databases with the next `migrate`, no data migration needed).
 """
 
 from __future__ import annotations
@@ -88,13 +89,23 @@ ROLE_RULES: dict[str, list[Grant]] = {
 }
 
 
+# Taken back from a role whatever its rules grant. A customer leaves by moving to lifecycle stage `churned`;
+# deleting one would cascade its timeline, notes and contacts, so only admins may.
+ROLE_EXCLUSIONS: dict[str, list[Grant]] = {
+    CSM: [Grant(app="crm", models=("customer",), actions=("delete",))],
+    SUPPORT_AGENT: [Grant(app="crm", models=("customer",), actions=("delete",))],
+    READ_ONLY: [Grant(app="crm", models=("customer",), actions=("delete",))],
+}
+
+
 def role_permission_ids(role: str, permissions: Iterable[tuple[int, str, str, str]]) -> set[int]:
     """Ids among `permissions` ((id, app_label, model, codename) rows) that `role` should have."""
-    rules = ROLE_RULES[role]
+    rules, exclusions = ROLE_RULES[role], ROLE_EXCLUSIONS.get(role, [])
     return {
         pk
         for pk, app_label, model, codename in permissions
         if any(rule.matches(app_label, model, codename) for rule in rules)
+        and not any(rule.matches(app_label, model, codename) for rule in exclusions)
     }
 
 

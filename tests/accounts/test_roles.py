@@ -46,6 +46,9 @@ def test_read_only_has_only_view_permissions_on_our_apps_and_users():
 def test_csm_has_everything_on_product_apps_including_commercials():
     granted = perms("csm")
     assert ("crm", "change_customer_commercials") in granted
+    # except deleting a customer (it leaves by moving to churned; a delete cascades its timeline and contacts)
+    assert ("crm", "delete_customer") not in granted
+    assert {("crm", "add_customer"), ("crm", "change_customer"), ("crm", "view_customer")} <= granted
     assert ("crm", "delete_contact") in granted
     assert ("success", "add_task") in granted
     assert ("accounts", "change_user") not in granted
@@ -66,6 +69,14 @@ def test_support_agent_permissions():
         Permission.objects.filter(content_type__app_label="tickets").values_list("content_type__app_label", "codename")
     )
     assert ticket_perms <= granted
+
+
+def test_migrate_takes_customer_delete_back_from_an_existing_csm_group():
+    # A database whose csm group was synced before the rule changed: the next `migrate` removes the permission.
+    Group.objects.get(name="csm").permissions.add(Permission.objects.get(codename="delete_customer"))
+    call_command("migrate", verbosity=0)
+    assert ("crm", "delete_customer") not in perms("csm")
+    assert ("crm", "delete_customer") in perms("admin")
 
 
 def test_migrate_restores_exact_sets():

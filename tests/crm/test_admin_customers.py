@@ -431,3 +431,32 @@ def test_reverting_to_a_history_version_goes_through_the_service(client, csm):
     event = TimelineEvent.objects.filter(customer=customer, kind="customer.updated").latest("id")
     assert event.actor == csm and event.payload["changes"]["arr"] == ["999.00", "100.00"]
     assert customer.history.latest("history_date").history_user == csm
+
+
+def _actions(changelist) -> set[str]:
+    action_form = changelist.context["action_form"]
+    return set() if action_form is None else {name for name, _label in action_form.fields["action"].choices}
+
+
+def test_only_admins_can_delete_customers(client, csm, make_staff):
+    # No timeline rows (the admin never deletes those, whoever asks): only the permission stands in the way.
+    customer = CustomerFactory(name="Acme")
+    ContactFactory(customer=customer)
+    delete_url = reverse("admin:crm_customer_delete", args=[customer.pk])
+
+    page = client.get(change_url(customer)).content.decode()
+    assert delete_url not in page and ">Delete<" not in page
+    assert "delete_selected" not in _actions(client.get(CHANGELIST))
+    assert client.get(delete_url).status_code == 403
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [customer.pk], "post": "yes"})
+    for role in ("support_agent", "read_only"):
+        client.force_login(make_staff(role))
+        assert client.get(delete_url).status_code == 403
+    assert Customer.objects.filter(pk=customer.pk).exists() and Contact.objects.filter(customer=customer).exists()
+
+    client.force_login(make_staff("admin"))
+    assert delete_url in client.get(change_url(customer)).content.decode()
+    assert "delete_selected" in _actions(client.get(CHANGELIST))
+    assert client.post(delete_url, {"post": "yes"}).status_code == 302
+    assert not Customer.objects.filter(pk=customer.pk).exists()
