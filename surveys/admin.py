@@ -1,8 +1,9 @@
 """Admin for surveys: surveys (written through the services), "Send campaign…" to an audience, the results
-page, read-only invitations (with the suppression reason) and responses (with CSV export), and the latest
-NPS / CES / CSAT panel on the customer page."""
+page, read-only campaigns (audience, status, counts), invitations (with the suppression reason) and responses
+(with CSV export), and the latest NPS / CES / CSAT panel on the customer page."""
 
 import datetime as dt
+import uuid
 
 from django import forms
 from django.conf import settings
@@ -22,10 +23,18 @@ from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
 from surveys.campaigns import campaign_audience_count
-from surveys.models import DEFAULT_QUESTIONS, Invitation, Kind, Response, Survey
+from surveys.models import DEFAULT_QUESTIONS, Campaign, Invitation, Kind, Response, Survey
 from surveys.results import INTERVALS, ResultsQuery, results_responses, survey_results
 from surveys.scheduling import campaign_start
-from surveys.selectors import BAND_CHOICES, BAND_CONDITIONS, latest_responses, responses_csv
+from surveys.selectors import (
+    BAND_CHOICES,
+    BAND_CONDITIONS,
+    audience_summary,
+    campaign_list,
+    campaign_owner_emails,
+    latest_responses,
+    responses_csv,
+)
 from surveys.services import SURVEY_UPDATABLE, survey_create, survey_update
 
 
@@ -258,32 +267,70 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
                 audience_count = campaign_audience_count(audience=audience)
                 if "_send" in request.POST:
                     try:
-                        trigger_key = campaign_start(survey=survey, audience=audience, actor=request.user)
+                        campaign, started = campaign_start(
+                            survey=survey,
+                            audience=audience,
+                            actor=request.user,
+                            request_key=form.cleaned_data["key"],
+                        )
                     except ValidationError as exc:
                         form.add_error(None, list(exc.messages))
                     else:
-                        self.message_user(
-                            request,
-                            f"Campaign queued: {audience_count} contact(s) will be invited to "
-                            f"“{survey.name}” by the worker. Contacts who were surveyed recently, "
-                            "unsubscribed or bounced are suppressed, each with its reason, in the list "
-                            "below.",
-                            messages.SUCCESS,
-                        )
+                        self._campaign_message(request, survey, campaign, started, audience_count)
                         url = (
                             reverse("admin:surveys_invitation_changelist")
                             + "?"
-                            + urlencode({"survey": survey.pk, "trigger_key": trigger_key})
+                            + urlencode({"survey": survey.pk, "trigger_key": campaign.trigger_key})
                         )
                         return HttpResponseRedirect(url)
         else:
-            form = CampaignForm()
+            form = CampaignForm(initial={"key": uuid.uuid4().hex})
         context = {
             **self._context(request, survey, f"Send campaign: {survey.name}"),
             "form": form,
             "audience_count": audience_count,
         }
         return TemplateResponse(request, "admin/surveys/survey/campaign.html", context)
+
+    def _campaign_message(self, request, survey, campaign, started: bool, audience_count: int) -> None:
+        campaign_url = reverse("admin:surveys_campaign_change", args=[campaign.pk])
+        if not started:
+            self.message_user(
+                request,
+                format_html(
+                    'This <a href="{}">campaign</a> was already started ({}): nothing was started again and '
+                    "nobody is invited twice.",
+                    campaign_url,
+                    campaign.get_status_display().lower(),
+                ),
+                messages.INFO,
+            )
+            return
+        campaign.refresh_from_db(fields=["queued_at", "status"])
+        if campaign.queued_at is None and campaign.status == Campaign.Status.QUEUED:  # the broker refused it
+            self.message_user(
+                request,
+                format_html(
+                    'The <a href="{}">campaign</a> is recorded and queued, but the workers cannot be reached '
+                    "now: it will start by itself when they are (within a minute or two of their return). "
+                    "Nothing needs to be sent again.",
+                    campaign_url,
+                ),
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            format_html(
+                '<a href="{}">Campaign</a> queued: {} contact(s) will be invited to “{}” by the worker. '
+                "Contacts who were surveyed recently, unsubscribed or bounced are suppressed, each with its "
+                "reason, in the list below.",
+                campaign_url,
+                audience_count,
+                survey.name,
+            ),
+            messages.SUCCESS,
+        )
 
 
 class ResultsForm(forms.Form):
@@ -330,6 +377,9 @@ class CampaignForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Contact roles",
     )
+    # Made when the page is shown and sent back with the form: a double click (or a resubmitted page) starts
+    # the campaign once.
+    key = forms.RegexField(r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -384,6 +434,73 @@ class TriggerKeyFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(trigger_key=self.value()) if self.value() else queryset
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Campaigns as started (admin or API): who was asked, and how it stands. Written only by the services."""
+
+    list_display = (
+        "id",
+        "survey",
+        "audience_text",
+        "status",
+        "invited",
+        "suppressed",
+        "created_by_email",
+        "created_at",
+        "invitations_link",
+    )
+    list_display_links = ("id",)
+    list_filter = ("status", SurveyFilter)
+    ordering = ("-id",)
+    sortable_by = ("id", "status", "created_at")
+    fields = (
+        "survey",
+        "audience_text",
+        "status",
+        "invited",
+        "suppressed",
+        "trigger_key",
+        "invitations_link",
+        "created_by",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = ("audience_text", "trigger_key", "invitations_link", "queued_at")
+
+    def get_queryset(self, request):
+        return campaign_list().select_related("survey")
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # The owners the page's audiences name, in one query for the page.
+        rows = list(changelist.result_list)
+        emails = campaign_owner_emails(rows)
+        for row in rows:
+            row.owner_emails = emails
+        changelist.result_list = rows
+        return changelist
+
+    @admin.display(description="Audience")
+    def audience_text(self, obj):
+        emails = getattr(obj, "owner_emails", None)
+        if emails is None:
+            emails = campaign_owner_emails([obj])
+        return audience_summary(obj.audience, emails)
+
+    @admin.display(description="Created by", ordering="created_by__email")
+    def created_by_email(self, obj):
+        return getattr(obj, "created_by_email", None) or "—"
+
+    @admin.display(description="Invitations")
+    def invitations_link(self, obj):
+        url = reverse("admin:surveys_invitation_changelist") + "?" + urlencode(
+            {"survey": obj.survey_id, "trigger_key": obj.trigger_key}
+        )
+        return format_html('<a href="{}">Invitations</a>', url)
 
 
 @admin.register(Invitation)

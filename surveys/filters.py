@@ -4,7 +4,7 @@ from django import forms
 from django_filters import rest_framework as filters
 
 from crm.filters import BooleanFilter, IdFilter, SchemaTypeMixin, choice_filter
-from surveys.models import Invitation, Kind, Response, Survey
+from surveys.models import Campaign, Invitation, Kind, Response, Survey
 from surveys.selectors import BAND_CHOICES, band_condition
 
 
@@ -47,6 +47,15 @@ class InvitationFilterSet(filters.FilterSet):
 
     class Meta:
         model = Invitation
+        fields = []
+
+
+class CampaignFilterSet(filters.FilterSet):
+    survey = IdFilter(field_name="survey_id", help_text="The survey's id.")
+    status = choice_filter(Campaign.Status.choices, help_text="One or more statuses: queued, running, done.")
+
+    class Meta:
+        model = Campaign
         fields = []
 
 

@@ -182,3 +182,71 @@ class Response(models.Model):
     @property
     def band(self) -> str:
         return band(self.kind, self.score)
+
+
+class Campaign(models.Model):
+    """A survey sent to an audience (tiers, lifecycle stages, owners, contact roles, customers, contacts),
+    recorded when it is started, in the same transaction: a campaign whose task the broker never got stays
+    "queued" and the dispatch scan publishes it again (surveys.scheduling.campaign_requeue). Its invitations
+    carry its `trigger_key`, unique per contact, so however often its task runs nobody is invited twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"  # recorded; the task that creates its invitations has not run yet
+        RUNNING = "running", "Running"  # invitations created (or being created); some not dispatched yet
+        DONE = "done", "Done"  # every invitation dispatched: sent or suppressed
+
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="campaigns")
+    audience = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Who is invited, e.g. {"tiers": ["enterprise"], "owners": [user ids], "roles": ["champion"]}; '
+        "the filters combine (AND); {} is every contact.",
+    )
+    trigger_key = models.CharField(
+        max_length=100, unique=True, editable=False, help_text="The trigger key of its invitations."
+    )
+    request_key = models.CharField(
+        max_length=100,
+        blank=True,
+        editable=False,
+        help_text="The starting request's idempotency key: the same key starts the survey's campaign once.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    invited = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Invitations it created (known once they all are)."
+    )
+    suppressed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Of them, not emailed (ledger suppression or cancelled), once done."
+    )
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its task was last published; empty: the broker refused it (the next scan retries).",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "request_key"],
+                condition=~Q(request_key=""),
+                name="surveys_campaign_once_per_request_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done"]), name="surveys_campaign_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["survey", "-created_at"], name="surveys_campaign_survey_idx"),
+            models.Index(fields=["status"], condition=~Q(status="done"), name="surveys_campaign_open_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.survey} campaign {self.created_at:%Y-%m-%d %H:%M}" if self.created_at else "campaign"

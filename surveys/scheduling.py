@@ -4,7 +4,10 @@
     reminder_scan()      sent, unanswered, reminder due  -> one `surveys.remind_invitation` task each
     expiry_scan()        sent and past expires_at        -> status "expired" (set-based UPDATE)
     recurring_scan()     recurring NPS: one invitation per contact and period, on a weekday local morning
-    campaign_start()     a campaign to an audience       -> `surveys.send_campaign` -> campaign_invite()
+    campaign_start()     a campaign to an audience       -> a Campaign row, then on commit
+                                                            `surveys.send_campaign` -> campaign_invite()
+    campaign_scan()      (in the dispatch scan) campaigns the broker refused or lost -> published again;
+                         running campaigns with every invitation dispatched -> "done", with their counts
 
 The scans select due work in SQL, in batches (keyset on the primary key), each batch in its own short
 transaction with `select_for_update(skip_locked=True)`, and publish one task per unit when the batch commits.
@@ -33,7 +36,7 @@ from django.utils import timezone
 
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
 from surveys import tokens
-from surveys.models import Invitation, Survey
+from surveys.models import Campaign, Invitation, Survey
 from surveys.triggers import campaign_audience
 
 logger = logging.getLogger(__name__)
@@ -109,7 +112,8 @@ def _publish_due(queryset, task, *, limit: int, now: dt.datetime, batch: int = B
 
 
 def dispatch_scan(*, now: dt.datetime | None = None, limit: int | None = None, batch: int = BATCH) -> int:
-    """Publish `surveys.dispatch_invitation` for scheduled invitations that are due. Returns how many."""
+    """Publish `surveys.dispatch_invitation` for scheduled invitations that are due. Returns how many. Then
+    the campaigns' own scan (campaign_scan: publish again what the broker refused, mark finished ones done)."""
     from surveys.tasks import dispatch_invitation
 
     now = now or timezone.now()
@@ -117,6 +121,7 @@ def dispatch_scan(*, now: dt.datetime | None = None, limit: int | None = None, b
     count = _publish_due(due, dispatch_invitation, limit=limit or _per_scan(), now=now, batch=batch)
     if count:
         logger.info("published %s survey invitation(s) for dispatch", count)
+    campaign_scan(now=now)
     return count
 
 
@@ -396,33 +401,67 @@ def audience_contacts(audience: dict):
     return contacts
 
 
-@transaction.atomic
-def campaign_start(*, survey: Survey, audience: dict | None, actor=None) -> str:
-    """Start a campaign of `survey` to an audience: {"tiers": [...], "lifecycle_stages": [...], "owners":
-    [user ids], "roles": [...], "customers": [ids], "contacts": [ids]} (all optional; filters combine with
-    AND).
-    Returns the campaign's trigger key. The invitations are created by the `surveys.send_campaign` task after
-    this transaction commits, in batches, and sent by the dispatch scan; every contact passes the ledger then
-    (an unsubscribed or recently surveyed contact gets a suppressed invitation with its reason)."""
+def _campaign_publish(campaign_id: int, survey_id: int, audience: dict, trigger_key: str, actor_id) -> None:
+    """Publish the campaign's `surveys.send_campaign` task once the current transaction commits. On a broker
+    error the campaign stays recorded (queued, queued_at cleared) and the next dispatch scan publishes it: the
+    error is logged, never raised to the request that started the campaign."""
     from surveys.tasks import send_campaign
-
-    survey = Survey.objects.get(pk=survey.pk)
-    if not survey.is_active:
-        raise ValidationError({"survey": "This survey is inactive; activate it before starting a campaign."})
-    clean = _clean_audience(audience)
-    trigger_key = f"campaign:{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    actor_id = actor.pk if getattr(actor, "pk", None) else None
-    logger.info("campaign %s of survey %s started (audience %s)", trigger_key, survey.pk, clean)
 
     def publish():
         try:
-            send_campaign.apply_async((survey.pk, clean, trigger_key), {"actor_id": actor_id})
+            send_campaign.apply_async((survey_id, audience, trigger_key), {"actor_id": actor_id})
         except Exception:
-            logger.exception("could not publish campaign %s of survey %s", trigger_key, survey.pk)
-            raise
+            logger.exception(
+                "could not publish campaign %s of survey %s; the next scan will retry", trigger_key, survey_id
+            )
+            Campaign.objects.filter(pk=campaign_id).exclude(status=Campaign.Status.DONE).update(queued_at=None)
 
     transaction.on_commit(publish)
-    return trigger_key
+
+
+@transaction.atomic
+def campaign_start(
+    *, survey: Survey, audience: dict | None, actor=None, request_key: str = ""
+) -> tuple[Campaign, bool]:
+    """Start a campaign of `survey` to an audience: {"tiers": [...], "lifecycle_stages": [...], "owners":
+    [user ids], "roles": [...], "customers": [ids], "contacts": [ids]} (all optional; filters combine with
+    AND; {} is every contact). Returns (the campaign, whether this call started it).
+
+    The campaign is a row (status "queued") written in this transaction; its `surveys.send_campaign` task is
+    published when it commits, creates the invitations in batches (campaign_invite) and the dispatch scan
+    sends them; every contact passes the ledger then (an unsubscribed or recently surveyed contact gets a
+    suppressed invitation with its reason). A broker that is down leaves the campaign queued, and the dispatch
+    scan publishes it later (campaign_scan).
+
+    Started twice (a double click, a retried request), it is one campaign: the same `request_key`, or the same
+    audience as a campaign of this survey that is not done yet, returns that campaign and starts nothing.
+    Starts of one survey's campaigns are serialised by a lock on the survey row, so two concurrent identical
+    starts make one campaign."""
+    survey = Survey.objects.select_for_update(of=("self",)).get(pk=survey.pk)
+    if not survey.is_active:
+        raise ValidationError({"survey": "This survey is inactive; activate it before starting a campaign."})
+    clean = _clean_audience(audience)
+    same = Q(audience=clean) & ~Q(status=Campaign.Status.DONE)
+    if request_key:
+        same |= Q(request_key=request_key)
+    existing = Campaign.objects.filter(survey=survey).filter(same).order_by("pk").first()
+    if existing is not None:
+        logger.info("campaign %s of survey %s started again: nothing new", existing.trigger_key, survey.pk)
+        return existing, False
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    campaign = Campaign(
+        survey=survey,
+        audience=clean,
+        trigger_key=f"campaign:{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        request_key=request_key,
+        created_by_id=actor_id,
+        queued_at=timezone.now(),
+    )
+    campaign.full_clean()
+    campaign.save()
+    logger.info("campaign %s of survey %s started (audience %s)", campaign.trigger_key, survey.pk, clean)
+    _campaign_publish(campaign.pk, survey.pk, clean, campaign.trigger_key, actor_id)
+    return campaign, True
 
 
 def campaign_invite(
@@ -435,11 +474,17 @@ def campaign_invite(
     batch: int = BATCH,
 ) -> int:
     """Create the campaign's invitations (scheduled now) for its audience, in batches; contacts already
-    invited by this campaign are skipped, so a repeated task adds nothing. Returns how many it created."""
+    invited by this campaign are skipped, so a repeated task adds nothing. Returns how many it created. The
+    campaign's row (if any: found by its trigger key) becomes "running", then records how many it invited."""
     now = now or timezone.now()
     survey = Survey.objects.filter(pk=survey_id).first()
     if survey is None:
         return 0
+    campaign = Campaign.objects.filter(trigger_key=trigger_key).values_list("pk", flat=True).first()
+    if campaign is not None:
+        Campaign.objects.filter(pk=campaign, status=Campaign.Status.QUEUED).update(
+            status=Campaign.Status.RUNNING, started_at=now
+        )
     contacts = audience_contacts(_clean_audience(audience))
     created = 0
     for window, own_window in _windows(contacts, batch):
@@ -465,8 +510,53 @@ def campaign_invite(
             with transaction.atomic():
                 Invitation.objects.bulk_create(new, batch_size=batch, ignore_conflicts=True)
         created += len(new)
+    if campaign is not None:
+        invited = Invitation.objects.filter(survey_id=survey_id, trigger_key=trigger_key).count()
+        Campaign.objects.filter(pk=campaign).exclude(status=Campaign.Status.DONE).update(invited=invited)
     logger.info("campaign %s of survey %s: %s invitation(s) scheduled", trigger_key, survey_id, created)
     return created
+
+
+def campaign_scan(*, now: dt.datetime | None = None, limit: int = 100) -> tuple[int, int]:
+    """Run by the dispatch scan. (1) Publishes again the task of each campaign still waiting for it: one the
+    broker refused (queued_at empty: at once) or whose message is still not done SURVEYS_REQUEUE_MINUTES
+    after it was published (lost, or a worker died while creating its invitations; a repeat adds nothing).
+    (2) Marks "done" the running campaigns whose invitations are all created and dispatched, with how many
+    were suppressed. Returns (published, finished)."""
+    now = now or timezone.now()
+    waiting = Q(status=Campaign.Status.QUEUED) | Q(status=Campaign.Status.RUNNING, invited__isnull=True)
+    published = 0
+    with transaction.atomic():
+        rows = list(
+            Campaign.objects.filter(waiting)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - _requeue_after()))
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", "survey_id", "audience", "trigger_key", "created_by_id")[:limit]
+        )
+        if rows:
+            Campaign.objects.filter(pk__in=[row[0] for row in rows]).update(queued_at=now)
+        for pk, survey_id, audience, trigger_key, actor_id in rows:
+            _campaign_publish(pk, survey_id, audience, trigger_key, actor_id)
+            published += 1
+    if published:
+        logger.info("published %s waiting survey campaign(s) again", published)
+    finished = 0
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING, invited__isnull=False).values_list(
+        "pk", "survey_id", "trigger_key"
+    )
+    for pk, survey_id, trigger_key in running[:limit]:
+        invitations = Invitation.objects.filter(survey_id=survey_id, trigger_key=trigger_key)
+        if invitations.filter(status=Status.SCHEDULED).exists():
+            continue
+        counts = campaign_progress(survey=survey_id, trigger_key=trigger_key)
+        finished += Campaign.objects.filter(pk=pk, status=Campaign.Status.RUNNING).update(
+            status=Campaign.Status.DONE,
+            finished_at=now,
+            invited=sum(counts.values()),
+            suppressed=counts[Status.SUPPRESSED] + counts[Status.CANCELLED],
+        )
+    return published, finished
 
 
 def campaign_progress(*, survey: Survey, trigger_key: str) -> dict[str, int]:

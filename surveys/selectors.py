@@ -5,10 +5,12 @@ import functools
 import operator
 from collections.abc import Iterable, Iterator
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from surveys.models import Invitation, Kind, Response, Survey, band
+from crm.models import ContactRole, LifecycleStage, Tier
+from surveys.models import Campaign, Invitation, Kind, Response, Survey, band
 
 # The score bands as SQL conditions (the same cut-offs as surveys.models.band()).
 BAND_CONDITIONS: dict[str, Q] = {
@@ -45,6 +47,45 @@ def invitation_list() -> QuerySet[Invitation]:
         contact_email=F("contact__email"),
         response_id=F("response__id"),
     )
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    """Campaigns with their survey's name and the starter's email (one LEFT JOIN each)."""
+    return Campaign.objects.annotate(survey_name=F("survey__name"), created_by_email=F("created_by__email"))
+
+
+def campaign_owner_emails(campaigns: Iterable[Campaign]) -> dict[int, str]:
+    """The emails of the owners the campaigns' audiences name (by user id), in one query for a whole page."""
+    ids = {pk for campaign in campaigns for pk in (campaign.audience or {}).get("owners") or ()}
+    if not ids:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "email"))
+
+
+_AUDIENCE_LABELS = (
+    ("tiers", "Tier", dict(Tier.choices)),
+    ("lifecycle_stages", "Lifecycle stage", dict(LifecycleStage.choices)),
+    ("owners", "Owner", None),
+    ("roles", "Contact role", dict(ContactRole.choices)),
+    ("customers", "Customer id", None),
+    ("contacts", "Contact id", None),
+)
+
+
+def audience_summary(audience: dict, owner_emails: dict[int, str]) -> str:
+    """The audience in words, e.g. "Tier: Enterprise · Owner: ana@example.com"; "Every contact" when empty."""
+    parts = []
+    for name, label, choices in _AUDIENCE_LABELS:
+        values = (audience or {}).get(name) or []
+        if not values:
+            continue
+        if name == "owners":
+            shown = [owner_emails.get(v, f"user {v}") for v in values]
+        else:
+            shown = [str(choices.get(v, v)) if choices else str(v) for v in values]
+        more = " …" if len(shown) > 10 else ""
+        parts.append(f"{label}{'s' if len(values) > 1 else ''}: {', '.join(shown[:10])}{more}")
+    return " · ".join(parts) or "Every contact"
 
 
 def response_list() -> QuerySet[Response]:

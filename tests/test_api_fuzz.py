@@ -11,7 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, Customer
 from success.models import Task
-from surveys.models import Invitation, Response, Survey
+from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
 WEIRD = [None, True, 10**30, -1, 1.5, "\x00", "x" * 5000, "2026-02-30", "é", [1, 2], {"a": {"b": [1]}}]
@@ -29,7 +29,9 @@ def ids() -> dict[str, str]:
     """A real value for each path parameter, by the path's first segment."""
     first = {
         model: str(model.objects.order_by("pk").values_list("pk", flat=True).first())
-        for model in (Customer, Contact, Task, Ticket, BusinessCalendar, SlaPolicy, Survey, Invitation, Response)
+        for model in (
+            Customer, Contact, Task, Ticket, BusinessCalendar, SlaPolicy, Survey, Invitation, Response, Campaign
+        )
     }
     return {
         "customers": first[Customer],
@@ -41,6 +43,7 @@ def ids() -> dict[str, str]:
         "surveys": first[Survey],
         "survey-invitations": first[Invitation],
         "survey-responses": first[Response],
+        "survey-campaigns": first[Campaign],
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),
         "calendar_name": BusinessCalendar.objects.order_by("pk").values_list("name", flat=True).first(),
         "policy_name": SlaPolicy.objects.order_by("pk").values_list("name", flat=True).first(),

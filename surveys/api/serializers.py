@@ -1,12 +1,13 @@
 """API shapes for surveys (see crm.api.serializers for the conventions: input serializers check shape only and
 refuse unknown fields; output serializers render rows the selectors loaded, never querying per row)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.serializers import InputSerializer, OutputSerializer
-from crm.models import LifecycleStage, Tier
+from crm.api.serializers import InputSerializer, OutputSerializer, StaffEmailField
+from crm.models import ContactRole, LifecycleStage, Tier
 from surveys.campaigns import MAX_CONTACTS_PER_REQUEST
-from surveys.models import Invitation, Kind, Response, Survey
+from surveys.models import Campaign, Invitation, Kind, Response, Survey
 from surveys.results import INTERVALS
 
 BIGINT_MAX = 2**63 - 1
@@ -175,6 +176,154 @@ class SurveyInvitationSendResultSerializer(serializers.Serializer):
     suppressed = SurveySuppressedContactSerializer(
         many=True, help_text="The contacts that were not emailed, and why."
     )
+
+
+# --- Campaigns ----------------------------------------------------------------------------------------
+
+MAX_CAMPAIGN_OWNERS = 50
+# API name -> the name in a campaign's audience (surveys.scheduling.campaign_start).
+CAMPAIGN_AUDIENCE_FIELDS = {
+    "tiers": "tiers",
+    "lifecycle_stages": "lifecycle_stages",
+    "owners": "owners",
+    "contact_roles": "roles",
+}
+
+
+class SurveyCampaignInputSerializer(InputSerializer):
+    """An audience: every contact matching all the filters given (any value within a filter). Shape only."""
+
+    read_only_names = ("id", "status", "survey", "invited", "suppressed", "created_at")
+
+    tiers = serializers.ListField(
+        child=serializers.ChoiceField(Tier.choices),
+        required=False,
+        max_length=20,
+        help_text="Contacts of customers in these tiers.",
+    )
+    lifecycle_stages = serializers.ListField(
+        child=serializers.ChoiceField(LifecycleStage.choices),
+        required=False,
+        max_length=20,
+        help_text="Contacts of customers in these lifecycle stages.",
+    )
+    owners = serializers.ListField(
+        child=StaffEmailField(),
+        required=False,
+        max_length=MAX_CAMPAIGN_OWNERS,
+        help_text=f"Contacts of customers owned by these CSMs (emails of active staff; at most "
+        f"{MAX_CAMPAIGN_OWNERS}).",
+    )
+    contact_roles = serializers.ListField(
+        child=serializers.ChoiceField(ContactRole.choices),
+        required=False,
+        max_length=20,
+        help_text="Contacts with these roles.",
+    )
+    all = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: every contact (then give no filter). Without any filter, `all: true` is required.",
+    )
+
+    def validate(self, attrs):
+        filters = [name for name in CAMPAIGN_AUDIENCE_FIELDS if attrs.get(name)]
+        if attrs.get("all") and filters:
+            raise serializers.ValidationError(
+                {"all": [f"Give either `all: true` or filters, not both (got {', '.join(filters)})."]}
+            )
+        if not attrs.get("all") and not filters:
+            raise serializers.ValidationError(
+                {
+                    "all": [
+                        "An empty audience is every contact: give at least one of tiers, lifecycle_stages, "
+                        'owners or contact_roles, or "all": true to invite every contact.'
+                    ]
+                }
+            )
+        return attrs
+
+    def audience(self) -> dict:
+        """The audience as campaign_start takes it (owners as user ids)."""
+        data = self.validated_data
+        audience = {}
+        for name, internal in CAMPAIGN_AUDIENCE_FIELDS.items():
+            values = data.get(name) or []
+            if values:
+                audience[internal] = [v.pk for v in values] if name == "owners" else list(values)
+        return audience
+
+
+class SurveyCampaignAudienceSerializer(serializers.Serializer):
+    tiers = serializers.ListField(child=serializers.ChoiceField(Tier.choices))
+    lifecycle_stages = serializers.ListField(child=serializers.ChoiceField(LifecycleStage.choices))
+    owners = serializers.ListField(child=serializers.EmailField(), help_text="The owner CSMs' emails.")
+    contact_roles = serializers.ListField(child=serializers.ChoiceField(ContactRole.choices))
+    customers = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Customer ids (campaigns started in the admin or code)."
+    )
+    contacts = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Contact ids (campaigns started in the admin or code)."
+    )
+    all = serializers.BooleanField(help_text="true: no filter, every contact.")
+
+
+class SurveyCampaignSerializer(OutputSerializer):
+    """A campaign. Give the page's owner emails in the context (`owner_emails`, see
+    surveys.selectors.campaign_owner_emails) so a list page never queries per row."""
+
+    survey_name = serializers.CharField(read_only=True)
+    audience = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(
+        Campaign.Status.choices,
+        read_only=True,
+        help_text="queued: recorded, waiting for a worker (also while the workers cannot be reached: it starts "
+        "when they can); running: invitations created, being sent; done: every invitation sent or suppressed.",
+    )
+    invited = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Invitations created; null until they all are."
+    )
+    suppressed = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Invitations not emailed (contact ledger: unsubscribed, bounced, surveyed recently; or "
+        "cancelled); null until done. Each reason is on the invitation (/survey-invitations/?trigger_key=...).",
+    )
+    created_by = serializers.EmailField(
+        source="created_by_email", read_only=True, allow_null=True, help_text="Who started it (email)."
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "survey",
+            "survey_name",
+            "status",
+            "audience",
+            "invited",
+            "suppressed",
+            "trigger_key",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(SurveyCampaignAudienceSerializer)
+    def get_audience(self, obj) -> dict:
+        audience = obj.audience or {}
+        emails = self.context.get("owner_emails") or {}
+        filters = {
+            "tiers": list(audience.get("tiers") or []),
+            "lifecycle_stages": list(audience.get("lifecycle_stages") or []),
+            "owners": [emails[pk] for pk in audience.get("owners") or [] if pk in emails],
+            "contact_roles": list(audience.get("roles") or []),
+            "customers": list(audience.get("customers") or []),
+            "contacts": list(audience.get("contacts") or []),
+        }
+        return {**filters, "all": not any(audience.values())}
 
 
 # --- Responses ----------------------------------------------------------------------------------------

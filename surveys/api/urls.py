@@ -2,12 +2,18 @@
 
 from rest_framework.routers import SimpleRouter
 
-from surveys.api.views import SurveyInvitationViewSet, SurveyResponseViewSet, SurveyViewSet
+from surveys.api.views import (
+    SurveyCampaignViewSet,
+    SurveyInvitationViewSet,
+    SurveyResponseViewSet,
+    SurveyViewSet,
+)
 
 ROUTES = [
     ("surveys", SurveyViewSet, "survey"),
     ("survey-responses", SurveyResponseViewSet, "survey-response"),
     ("survey-invitations", SurveyInvitationViewSet, "survey-invitation"),
+    ("survey-campaigns", SurveyCampaignViewSet, "survey-campaign"),
 ]
 
 

@@ -1,6 +1,7 @@
-"""REST API v1 for surveys: surveys, sending invitations, results, responses and invitations lists, CSV
-export. Thin: reads come from surveys.selectors / surveys.results, writes go through surveys.services and
-surveys.campaigns; errors are mapped by crm.api.errors (a django ValidationError -> 400, nothing changed)."""
+"""REST API v1 for surveys: surveys, sending invitations, campaigns to an audience, results, responses,
+invitations and campaigns lists, CSV export. Thin: reads come from surveys.selectors / surveys.results, writes
+go through surveys.services, surveys.campaigns and surveys.scheduling.campaign_start; errors are mapped by
+crm.api.errors (a django ValidationError -> 400, nothing changed)."""
 
 import uuid
 
@@ -18,6 +19,8 @@ from crm.api.errors import DETAIL_ERRORS, ERROR_404, LIST_ERRORS, WRITE_ERRORS
 from crm.api.views import ApiViewSet, location_header
 from surveys import selectors, services
 from surveys.api.serializers import (
+    SurveyCampaignInputSerializer,
+    SurveyCampaignSerializer,
     SurveyInputSerializer,
     SurveyInvitationSendInputSerializer,
     SurveyInvitationSendResultSerializer,
@@ -29,8 +32,9 @@ from surveys.api.serializers import (
     SurveyUpdateInputSerializer,
 )
 from surveys.campaigns import MAX_CONTACTS_PER_REQUEST, invitations_send
-from surveys.filters import InvitationFilterSet, ResponseFilterSet, SurveyFilterSet
+from surveys.filters import CampaignFilterSet, InvitationFilterSet, ResponseFilterSet, SurveyFilterSet
 from surveys.results import ResultsQuery, results_responses, survey_results
+from surveys.scheduling import campaign_start
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -94,7 +98,54 @@ class InvitationSendPermission(RolePermissions):
         return super().get_required_permissions(method, model_cls)
 
 
+class CampaignPermission(RolePermissions):
+    """Starting a campaign needs `surveys.add_invitation`, like sending invitations; reading them
+    `surveys.view_campaign`."""
+
+    def get_required_permissions(self, method, model_cls):
+        if method == "POST":
+            return ["surveys.add_invitation"]
+        return ["surveys.view_campaign"]
+
+
 SURVEY_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Survey id.")
+CAMPAIGN_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The same key starts this survey's campaign once: a retried request answers 200 with the "
+    "campaign the first one started. Letters, digits and . _ : @ / + - (at most 90).",
+)
+CAMPAIGN_EXAMPLE = {
+    "id": 7,
+    "survey": 3,
+    "survey_name": "Quarterly NPS",
+    "status": "queued",
+    "audience": {
+        "tiers": ["enterprise"],
+        "lifecycle_stages": [],
+        "owners": ["ana@example.com"],
+        "contact_roles": ["champion"],
+        "customers": [],
+        "contacts": [],
+        "all": False,
+    },
+    "invited": None,
+    "suppressed": None,
+    "trigger_key": "campaign:20260302-080000-1a2b3c",
+    "created_by": "integration@example.com",
+    "created_at": "2026-03-02T08:00:00Z",
+    "started_at": None,
+    "finished_at": None,
+}
+
+
+def campaigns_data(campaigns, context: dict | None = None, many: bool = True):
+    """Campaigns rendered with the owner emails of all of them loaded in one query."""
+    rows = list(campaigns) if many else [campaigns]
+    context = {**(context or {}), "owner_emails": selectors.campaign_owner_emails(rows)}
+    return SurveyCampaignSerializer(campaigns, many=many, context=context).data
 
 
 @extend_schema(tags=["surveys"])
@@ -240,6 +291,90 @@ class SurveyViewSet(CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.Retrieve
         }
         return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
 
+    # --- campaigns ----------------------------------------------------------------------------------------
+
+    def _request_key(self, request) -> str:
+        header = request.headers.get("Idempotency-Key")
+        if header is None:
+            return ""
+        field = SurveyInvitationSendInputSerializer().fields["trigger_key"]
+        try:
+            return field.run_validation(header.strip())
+        except ValidationError as exc:
+            raise ValidationError({"Idempotency-Key": exc.detail}) from None
+
+    @extend_schema(
+        methods=["GET"],
+        summary="List the survey's campaigns",
+        parameters=[SURVEY_ID],
+        responses={200: SurveyCampaignSerializer(many=True), 400: WRITE_ERRORS[400], **DETAIL_ERRORS},
+        description="Latest first, with their status and counts (see /survey-campaigns/).",
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Start a campaign: invite every contact of an audience",
+        parameters=[SURVEY_ID, CAMPAIGN_IDEMPOTENCY_KEY],
+        request=SurveyCampaignInputSerializer,
+        responses={
+            202: OpenApiResponse(
+                SurveyCampaignSerializer,
+                description="Campaign recorded (status queued): a worker creates its invitations and the "
+                "dispatch scan sends them. Follow it at /api/v1/survey-campaigns/{id}/ (the Location).",
+            ),
+            200: OpenApiResponse(
+                SurveyCampaignSerializer,
+                description="Already started: the same Idempotency-Key, or the same audience as a campaign of "
+                "this survey that is not done yet. Nothing new was started; nobody is invited twice.",
+            ),
+            **WRITE_ERRORS,
+            404: ERROR_404,
+        },
+        description="The audience is every contact matching all the filters given (`tiers`, "
+        "`lifecycle_stages`, `owners` by email, `contact_roles`; any value within one filter). No filter "
+        'is every contact, and must be said with `"all": true`. The campaign is recorded at once and '
+        "answered 202 even when the workers cannot be reached: it then starts when they can. Each contact "
+        "passes the contact ledger when its invitation is sent (unsubscribed, bounced, surveyed within the "
+        "last 30 days: suppressed, with the reason on the invitation). An unknown value is 400 naming its "
+        "field; an inactive survey is 400. Needs the `surveys.add_invitation` permission.",
+        examples=[
+            OpenApiExample(
+                "enterprise champions of one CSM",
+                value={"tiers": ["enterprise"], "owners": ["ana@example.com"], "contact_roles": ["champion"]},
+                request_only=True,
+            ),
+            OpenApiExample("everyone", value={"all": True}, request_only=True),
+            OpenApiExample("queued", value=CAMPAIGN_EXAMPLE, response_only=True, status_codes=["202"]),
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="campaigns",
+        filter_backends=[],
+        permission_classes=[CampaignPermission],
+        ordering=("-id",),
+        ordering_fields=(),
+    )
+    def campaigns(self, request, pk=None):
+        survey = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.campaign_list().filter(survey=survey))
+            return self.get_paginated_response(campaigns_data(page, self.get_serializer_context()))
+        serializer = SurveyCampaignInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign, started = campaign_start(
+            survey=survey,
+            audience=serializer.audience(),
+            actor=self.actor,
+            request_key=self._request_key(request),
+        )
+        campaign = selectors.campaign_list().get(pk=campaign.pk)
+        return Response(
+            campaigns_data(campaign, self.get_serializer_context(), many=False),
+            status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK,
+            headers=location_header(request, "survey-campaign-detail", campaign.pk),
+        )
+
     # --- results ------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -369,3 +504,30 @@ class SurveyInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     )
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
+
+
+@extend_schema(tags=["surveys"])
+class SurveyCampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Campaigns to an audience (started with POST /surveys/{id}/campaigns/ or in the admin): their audience,
+    status and counts. Their invitations: /survey-invitations/?survey=...&trigger_key is on each campaign."""
+
+    serializer_class = SurveyCampaignSerializer
+    filterset_class = CampaignFilterSet
+    ordering = ("-id",)
+    ordering_fields = ("created_at",)
+
+    def get_queryset(self):
+        return selectors.campaign_list()
+
+    @extend_schema(
+        summary="List survey campaigns",
+        responses={200: SurveyCampaignSerializer(many=True), **LIST_ERRORS},
+        description="Default order: latest started first.",
+    )
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(campaigns_data(page, self.get_serializer_context()))
+
+    @extend_schema(summary="Get a survey campaign", responses={200: SurveyCampaignSerializer, **DETAIL_ERRORS})
+    def retrieve(self, request, *args, **kwargs):
+        return Response(campaigns_data(self.get_object(), self.get_serializer_context(), many=False))

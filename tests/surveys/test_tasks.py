@@ -151,6 +151,7 @@ def test_the_scans_are_in_the_beat_schedule_and_registered_with_celery():
         "Survey dispatch": "surveys.dispatch_scan",
         "Survey reminders": "surveys.reminder_scan",
         "Survey expiry": "surveys.expiry_scan",
+        "Survey follow-ups": "surveys.loop_sweep",
         "Recurring NPS": "surveys.recurring_scan",
     }
     assert PeriodicTask.objects.get(name="Survey dispatch").interval.every == 60
@@ -358,10 +359,11 @@ def test_a_campaign_invites_its_audience_once_and_the_dispatch_scan_sends_it(
     broker, clock, nps, audience, make_staff
 ):
     csm = make_staff("csm")
-    key = broker.run(
+    campaign, started = broker.run(
         campaign_start, survey=nps, audience={"tiers": ["enterprise"], "roles": ["champion"]}, actor=csm
     )
-    assert key.startswith("campaign:")
+    key = campaign.trigger_key
+    assert started and key.startswith("campaign:")
     [(name, args, kwargs)] = broker.take()
     assert (name, args, kwargs) == (
         "surveys.send_campaign",
@@ -407,12 +409,14 @@ def test_a_campaign_invites_its_audience_once_and_the_dispatch_scan_sends_it(
 @pytest.mark.django_db
 def test_a_campaign_to_explicit_contacts_and_customers(broker, clock, nps, audience):
     ana, eve, sam = audience["ana"], audience["eve"], audience["sam"]
-    key = broker.run(
+    campaign, _ = broker.run(
         campaign_start, survey=nps, audience={"customers": [sam.customer_id], "contacts": [sam, eve]}
     )
     broker.deliver()
+    key = campaign.trigger_key
     assert list(Invitation.objects.filter(trigger_key=key).values_list("contact_id", flat=True)) == [sam.pk]
-    key = broker.run(campaign_start, survey=nps, audience={"contacts": [ana.pk, eve.pk]})
+    campaign, _ = broker.run(campaign_start, survey=nps, audience={"contacts": [ana.pk, eve.pk]})
+    key = campaign.trigger_key
     broker.deliver()
     assert sorted(Invitation.objects.filter(trigger_key=key).values_list("contact_id", flat=True)) == [
         ana.pk,
