@@ -25,7 +25,7 @@ from django.utils import timezone
 from crm.models import Contact, Customer
 from crm.services import contact_create, normalize_email
 from tickets.models import Channel, InboundEmail, Ticket, TicketAttachment, TicketMessage
-from tickets.services import REPLY_MARKER, ticket_create, ticket_customer_message
+from tickets.services import REPLY_MARKER, ticket_create, ticket_customer_message, ticket_surviving
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +207,8 @@ def _references(message: EmailMessage) -> list[str]:
 
 
 def _thread(message: EmailMessage, sender: str) -> Ticket | None:
+    """The ticket the message answers (by Message-ID, then by [#reference]); a merged ticket's answers go to the
+    ticket it was merged into."""
     refs = _references(message)
     if refs:
         found = (
@@ -216,13 +218,13 @@ def _thread(message: EmailMessage, sender: str) -> Ticket | None:
             .first()
         )
         if found is not None:
-            return found.ticket
+            return ticket_surviving(found.ticket)
     match = REFERENCE_RE.search(_header(message, "Subject"))
     if match:
         ticket = Ticket.objects.filter(pk=int(match.group(1))).select_related("customer").first()
         # The reference alone is guessable: only a contact of that customer may thread by it.
         if ticket is not None and Contact.objects.filter(customer=ticket.customer, email=sender).exists():
-            return ticket
+            return ticket_surviving(ticket)
     return None
 
 

@@ -163,6 +163,13 @@ class Ticket(models.Model):
     resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
     # Denormalised from the SLA targets for the queue: the earliest due time of a running target.
     next_sla_due_at = models.DateTimeField(null=True, blank=True)
+    # A historical import (opened through the API with a created_at more than an hour back): events dated before
+    # this time are history, and never notify anyone (no flag, no CSAT, no reply email, no SLA warning).
+    imported_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the ticket was imported with its history; empty: a live ticket.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -253,6 +260,8 @@ class SlaTarget(models.Model):
         PAUSED = "paused", "Paused"
         MET = "met", "Met"
         BREACHED = "breached", "Breached"
+        # The ticket was merged into another: the target was neither met nor missed (not in SLA attainment).
+        CANCELLED = "cancelled", "Cancelled (ticket merged)"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="sla_targets")
     metric = models.CharField(max_length=20, choices=Metric.choices)

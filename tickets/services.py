@@ -15,7 +15,7 @@ from crm.outbound_email import email_queue
 from crm.timeline import timeline_record
 from tickets import signals
 from tickets.models import Category, Channel, Priority, SlaTarget, Status, Ticket, TicketMessage, TicketStatusChange
-from tickets.sla import policy_for, sla_checkpoint, sla_refresh, sla_resume, sla_start, sla_stop
+from tickets.sla import OPEN_STATES, policy_for, sla_checkpoint, sla_refresh, sla_resume, sla_start, sla_stop
 
 TRANSITIONS: dict[str, set[str]] = {
     Status.NEW: {Status.OPEN, Status.PENDING, Status.ON_HOLD, Status.SOLVED},
@@ -27,6 +27,49 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 MAX_BODY = 100_000
 REPLY_MARKER = "##- Please type your reply above this line -##"
+# An API client's ticket whose created_at is further back than this is a historical import (Ticket.imported_at):
+# a live integration lagging a few minutes still notifies as usual.
+IMPORT_TOLERANCE = dt.timedelta(hours=1)
+MAX_MERGE_HOPS = 50
+
+
+def is_historical(created_at: dt.datetime | None) -> bool:
+    """Whether a ticket opened with this created_at is a historical import (more than IMPORT_TOLERANCE ago)."""
+    return created_at is not None and created_at < timezone.now() - IMPORT_TOLERANCE
+
+
+def _history(ticket: Ticket, at: dt.datetime) -> bool:
+    """An event dated before its ticket was imported: recorded and measured, never notified."""
+    return ticket.imported_at is not None and at < ticket.imported_at
+
+
+def _silence_past_targets(ticket: Ticket) -> None:
+    """An imported ticket's open targets that fell due (or reached their warning time) before now are history:
+    marked warned and notified, so the SLA sweep (which claims rows where these are empty) never emails or
+    escalates them. Targets still ahead stay live."""
+    if ticket.imported_at is None:
+        return
+    now = timezone.now()
+    targets = SlaTarget.objects.filter(ticket=ticket, state__in=OPEN_STATES)
+    targets.filter(warn_at__lte=now, warned_at__isnull=True).update(warned_at=now)
+    targets.filter(due_at__lte=now, breach_notified_at__isnull=True).update(breach_notified_at=now)
+
+
+def _refresh(ticket: Ticket, at: dt.datetime) -> None:
+    sla_refresh(ticket, at)
+    _silence_past_targets(ticket)
+
+
+def ticket_surviving(ticket: Ticket) -> Ticket:
+    """The ticket a merged ticket lives on in: `merged_into`, followed through chains (A -> B -> C gives C)."""
+    seen = {ticket.pk}
+    while ticket.merged_into_id is not None and ticket.merged_into_id not in seen and len(seen) <= MAX_MERGE_HOPS:
+        seen.add(ticket.merged_into_id)
+        following = Ticket.objects.select_related("customer", "requester").filter(pk=ticket.merged_into_id).first()
+        if following is None:
+            break
+        ticket = following
+    return ticket
 
 
 def _send_on_commit(signal, ticket: Ticket, **kwargs) -> None:
@@ -72,7 +115,8 @@ def _set_status(ticket: Ticket, new: str, at: dt.datetime, actor, reason: str = 
         ticket.solved_at = at
         sla_stop(ticket, SlaTarget.Metric.RESOLUTION, at)
         sla_stop(ticket, SlaTarget.Metric.NEXT_REPLY, at)
-        _send_on_commit(signals.ticket_solved, ticket)
+        if not _history(ticket, at):  # an imported solve asks no CSAT
+            _send_on_commit(signals.ticket_solved, ticket)
     elif new == Status.CLOSED:
         ticket.closed_at = at
     elif old == Status.SOLVED:
@@ -80,10 +124,11 @@ def _set_status(ticket: Ticket, new: str, at: dt.datetime, actor, reason: str = 
         ticket.solved_at = None
         ticket.resolution_seconds = None
         sla_resume(ticket, SlaTarget.Metric.RESOLUTION, at)
-        _send_on_commit(signals.ticket_reopened, ticket)
+        if not _history(ticket, at):
+            _send_on_commit(signals.ticket_reopened, ticket)
     ticket.save()
     _log_status(ticket, old, new, at, actor, reason)
-    sla_refresh(ticket, at)
+    _refresh(ticket, at)
 
 
 @transaction.atomic
@@ -103,8 +148,12 @@ def ticket_create(
     body_html: str = "",
     email_message_id: str = "",
     follow_up_of: Ticket | None = None,
+    imported: bool = False,
     actor=None,
 ) -> Ticket:
+    """imported=True: a historical import (see is_historical). Its history is recorded and measured as
+    dated, and notifies nobody: no ticket_opened (flag rules), no CSAT for a dated solve, no email for a dated
+    reply, no SLA warning or escalation for a target already due."""
     at = _now(created_at)
     if requester.customer_id != customer.pk:
         raise ValidationError({"requester": "The requester is not a contact of this customer."})
@@ -124,6 +173,7 @@ def ticket_create(
         team=team,
         created_at=at,
         follow_up_of=follow_up_of,
+        imported_at=timezone.now() if imported else None,
     )
     ticket.full_clean()
     ticket.sla_policy = policy_for(ticket)
@@ -141,7 +191,7 @@ def ticket_create(
     )
     sla_start(ticket, SlaTarget.Metric.FIRST_RESPONSE, at)
     sla_start(ticket, SlaTarget.Metric.RESOLUTION, at)
-    sla_refresh(ticket, at)
+    _refresh(ticket, at)
     timeline_record(
         customer=customer,
         kind="ticket.opened",
@@ -151,7 +201,8 @@ def ticket_create(
         payload={"ticket_id": ticket.pk, "priority": priority, "channel": channel, "category": category},
         occurred_at=at,
     )
-    _send_on_commit(signals.ticket_opened, ticket)
+    if not imported:
+        _send_on_commit(signals.ticket_opened, ticket)
     return ticket
 
 
@@ -202,13 +253,18 @@ def ticket_reply(
     at: dt.datetime | None = None,
     send_email: bool = True,
 ) -> TicketMessage:
-    """A staff member's public reply (emailed to the requester) or internal note."""
+    """A staff member's public reply (emailed to the requester) or internal note. A reply dated before its
+    ticket was imported is history: recorded, never emailed."""
     at = _now(at)
     ticket = Ticket.objects.select_for_update().select_related("customer", "requester").get(pk=ticket.pk)
     if not (body or "").strip():
         raise ValidationError({"body": "This field may not be blank."})
     if len(body) > MAX_BODY:
         raise ValidationError({"body": f"Ensure this field has no more than {MAX_BODY} characters."})
+    if ticket.merged_into_id is not None:
+        raise ValidationError(
+            {"ticket": f"The ticket was merged into {ticket_surviving(ticket).reference}; reply there."}
+        )
     if ticket.status == Status.CLOSED:
         raise ValidationError({"ticket": "The ticket is closed; open a follow-up ticket instead."})
     sla_checkpoint(ticket, at)
@@ -230,9 +286,9 @@ def ticket_reply(
         ticket.save(update_fields=["public_staff_replies", "first_response_at", "updated_at"])
         if ticket.status == Status.NEW:
             _set_status(ticket, Status.OPEN, at, actor, "first reply")
-        if send_email:
+        if send_email and not _history(ticket, at):
             _reply_email(ticket, message)
-    sla_refresh(ticket, at)
+    _refresh(ticket, at)
     timeline_record(
         customer=ticket.customer_id,
         kind="ticket.replied" if public else "ticket.note_added",
@@ -256,9 +312,13 @@ def ticket_customer_message(
     email_message_id: str = "",
     at: dt.datetime | None = None,
 ) -> TicketMessage:
-    """A message from the customer. Reopens a pending or solved ticket; a closed one gets a follow-up ticket."""
+    """A message from the customer. Reopens a pending or solved ticket; a closed one gets a follow-up ticket.
+    On a merged ticket it goes to the ticket it was merged into (through chains)."""
     at = _now(at)
     ticket = Ticket.objects.select_for_update().select_related("customer", "requester").get(pk=ticket.pk)
+    if ticket.merged_into_id is not None:
+        surviving = ticket_surviving(ticket)
+        ticket = Ticket.objects.select_for_update().select_related("customer", "requester").get(pk=surviving.pk)
     if ticket.status == Status.CLOSED:
         follow_up = ticket_create(
             customer=ticket.customer,
@@ -275,6 +335,7 @@ def ticket_customer_message(
             body_html=body_html,
             email_message_id=email_message_id,
             follow_up_of=ticket,
+            imported=_history(ticket, at),
         )
         return follow_up.messages.get()
     sla_checkpoint(ticket, at)
@@ -296,7 +357,7 @@ def ticket_customer_message(
     ):
         cycle = ticket.sla_targets.filter(metric=SlaTarget.Metric.NEXT_REPLY).count() + 1
         sla_start(ticket, SlaTarget.Metric.NEXT_REPLY, at, cycle=cycle)
-    sla_refresh(ticket, at)
+    _refresh(ticket, at)
     timeline_record(
         customer=ticket.customer_id,
         kind="ticket.customer_replied",
@@ -352,7 +413,7 @@ def ticket_update(*, ticket: Ticket, actor=None, at: dt.datetime | None = None, 
             target.target_seconds = minutes * 60 if minutes else None
             target.save(update_fields=["target_seconds"])
     ticket.save()
-    sla_refresh(ticket, at)
+    _refresh(ticket, at)
     timeline_record(
         customer=ticket.customer_id,
         kind="ticket.updated",
@@ -365,9 +426,25 @@ def ticket_update(*, ticket: Ticket, actor=None, at: dt.datetime | None = None, 
     return ticket
 
 
+def _close_merged(source: Ticket, target: Ticket, at: dt.datetime, actor) -> None:
+    """Close a merged ticket: not solved (no ticket_solved, so no CSAT for the duplicate; not in resolution time
+    or FCR), its open SLA targets cancelled (neither met nor breached), the close in the status log."""
+    old = source.status
+    sla_checkpoint(source, at, status=old)
+    source.status = Status.CLOSED
+    source.closed_at = at
+    source.merged_into = target
+    source.save()
+    # stopped_at stays empty: the clock was cancelled, it did not stop by meeting or missing the target.
+    SlaTarget.objects.filter(ticket=source, state__in=OPEN_STATES).update(state=SlaTarget.State.CANCELLED)
+    _log_status(source, old, Status.CLOSED, at, actor, f"merged into {target.reference}")
+    sla_refresh(source, at)
+
+
 @transaction.atomic
 def ticket_merge(*, source: Ticket, target: Ticket, actor=None) -> Ticket:
-    """Move the messages of `source` into `target` (same customer); close `source` and link it."""
+    """Move the messages of `source` into `target` (same customer); close `source` and link it. Customer
+    replies to `source` (API, email by Message-ID or [#reference]) land on `target` from then on."""
     if source.pk == target.pk:
         raise ValidationError({"target": "A ticket cannot be merged into itself."})
     source, target = (
@@ -380,11 +457,7 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor=None) -> Ticket:
         raise ValidationError({"target": "Closed tickets cannot be merged."})
     at = timezone.now()
     source.messages.update(ticket=target)
-    source.merged_into = target
-    source.save(update_fields=["merged_into", "updated_at"])
-    if source.status != Status.SOLVED:
-        _set_status(source, Status.SOLVED, at, actor, f"merged into {target.reference}")
-    _set_status(source, Status.CLOSED, at, actor, f"merged into {target.reference}")
+    _close_merged(source, target, at, actor)
     timeline_record(
         customer=target.customer_id,
         kind="ticket.merged",

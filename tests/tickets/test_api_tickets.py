@@ -52,6 +52,7 @@ TICKET_FIELDS = {
     "sla_policy",
     "merged_into",
     "follow_up_of",
+    "imported_at",
     "sla",
 }
 

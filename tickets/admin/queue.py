@@ -387,7 +387,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
                         ("customer_link", "requester_link"),
                         ("sla_policy_link", "escalation_level", "next_due"),
                         ("first_response_at", "solved_at", "closed_at"),
-                        ("follow_up_of_link", "merged_into_link"),
+                        ("follow_up_of_link", "merged_into_link", "imported_at"),
                     )
                 },
             ),
@@ -411,6 +411,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
             "closed_at",
             "follow_up_of_link",
             "merged_into_link",
+            "imported_at",
         ]
         if obj.status == Status.CLOSED:
             readonly += ["subject", "status", "priority", "category", "assignee", "team", "tags"]
@@ -701,7 +702,9 @@ def sla_panel(ticket: Ticket, tz) -> list[dict]:
         label = metric.label
         if metric == SlaTarget.Metric.NEXT_REPLY:
             label += f" #{target['cycle']}"
-        if target["met"]:
+        if target["state"] == SlaTarget.State.CANCELLED:
+            outcome, css = "cancelled (ticket merged)", ""
+        elif target["met"]:
             outcome, css = "met", "sla-ok"
         elif target["breached"]:
             outcome, css = "breached", "sla-overdue"

@@ -104,6 +104,7 @@ TICKET_READ_ONLY = (
     "sla",
     "merged_into",
     "follow_up_of",
+    "imported_at",
 )
 
 
@@ -133,7 +134,8 @@ class TicketInputSerializer(InputSerializer):
     created_at = PastDateTimeField(
         required=False,
         help_text="Historical import: when the ticket was really opened (with a time zone, not in the "
-        "future). The SLA clock and the metrics count from it. Default: now.",
+        "future). The SLA clock and the metrics count from it. More than an hour ago, the ticket is imported "
+        "(`imported_at`): its dated history notifies nobody. Default: now.",
     )
 
 
@@ -338,6 +340,7 @@ class TicketSerializer(OutputSerializer):
             "sla_policy",
             "merged_into",
             "follow_up_of",
+            "imported_at",
             "sla",
         ]
         read_only_fields = fields

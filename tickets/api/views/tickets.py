@@ -147,7 +147,9 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         "matching policy) and records it on the customer's timeline. An unknown customer or contact, or a "
         "requester who is not a contact of the customer, is refused (400 on that field). Historical "
         "import: give `created_at` (with a time zone, not in the future); then add dated messages and "
-        "status changes.",
+        "status changes. A `created_at` more than an hour back marks the ticket imported (`imported_at`): "
+        "its dated history is measured (SLA, metrics) but notifies nobody (no flag to the CSM, no reply "
+        "email, no CSAT survey, no SLA warning or escalation for targets already due).",
         examples=[
             OpenApiExample(
                 "new ticket",
@@ -168,6 +170,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         data.setdefault("channel", Channel.API)
+        data["imported"] = services.is_historical(data.get("created_at"))
         ticket = services.ticket_create(actor=request.user, **data)
         return self._render(
             ticket.pk,
@@ -238,8 +241,9 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             **WRITE_ERRORS,
             404: ERROR_404,
         },
-        description="Moves this ticket's messages into `into` (a ticket of the same customer), then solves "
-        "and closes this one, linked to it (`merged_into`). Neither may be closed.",
+        description="Moves this ticket's messages into `into` (a ticket of the same customer), then closes "
+        "this one (not solved: no CSAT, its open SLA targets cancelled), linked to it (`merged_into`). "
+        "Customer replies to it (email or API) land on `into` from then on. Neither may be closed.",
     )
     @action(detail=True, methods=["post"], url_path="merge")
     def merge(self, request, pk=None):
