@@ -9,6 +9,7 @@ processed again (admin action, `ingest_email --retry-failed`).
 
 import email
 import email.policy
+import hashlib
 import html
 import logging
 import re
@@ -19,7 +20,7 @@ import nh3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.models import Contact, Customer
@@ -275,14 +276,20 @@ def inbound_email_receive(*, raw: bytes, source: str = "api") -> InboundEmail:
     return inbound_email_process(inbound=inbound)
 
 
-def inbound_email_process(*, inbound: InboundEmail) -> InboundEmail:
+def inbound_email_process(*, inbound: InboundEmail, triaged: bool = False) -> InboundEmail:
+    """triaged=True: an unmatched email assigned to a customer by hand, processed again (other unmatched copies
+    of it do not make it a duplicate)."""
     if inbound.status not in (InboundEmail.Status.RECEIVED, InboundEmail.Status.FAILED):
         return inbound
     InboundEmail.objects.filter(pk=inbound.pk).update(attempts=inbound.attempts + 1)
     inbound.attempts += 1
     try:
         with transaction.atomic():
-            _process(inbound)
+            _process(inbound, triaged=triaged)
+            # Saved in the transaction that holds the Message-ID's lock: the next delivery of the same message
+            # sees this one's outcome (processed or unmatched) once it gets the lock.
+            inbound.processed_at = timezone.now()
+            inbound.save()
     except Exception as exc:
         inbound.status = InboundEmail.Status.FAILED
         inbound.error = f"{type(exc).__name__}: {exc}"[:5000]
@@ -290,8 +297,8 @@ def inbound_email_process(*, inbound: InboundEmail) -> InboundEmail:
             inbound.reason = "not an RFC 822 message"
         else:
             logger.exception("inbound email %s failed", inbound.pk)
-    inbound.processed_at = timezone.now()
-    inbound.save()
+        inbound.processed_at = timezone.now()
+        inbound.save()
     return inbound
 
 
@@ -299,7 +306,30 @@ def _finish(inbound: InboundEmail, status: str, reason: str = "") -> None:
     inbound.status, inbound.reason, inbound.error = status, reason[:300], ""
 
 
-def _process(inbound: InboundEmail) -> None:
+def _lock_message_id(message_id: str) -> None:
+    """Serialise the processing of one Message-ID until the transaction ends: two deliveries of the same message
+    at once (a provider retrying its webhook concurrently) are processed one after the other, so the second sees
+    the first. A PostgreSQL transaction-scoped advisory lock; SQLite serialises writers anyway."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"tickets.inbound_email:{message_id}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+
+
+def _is_duplicate(inbound: InboundEmail, triaged: bool) -> bool:
+    """Already received: a message on a ticket carries this Message-ID, or another delivery of it was processed
+    or is waiting in triage (unmatched). A failed delivery does not count: the message may come again."""
+    if TicketMessage.objects.filter(email_message_id=inbound.message_id).exists():
+        return True
+    done = [InboundEmail.Status.PROCESSED]
+    if not triaged:
+        done.append(InboundEmail.Status.UNMATCHED)
+    others = InboundEmail.objects.filter(message_id=inbound.message_id, status__in=done).exclude(pk=inbound.pk)
+    return others.exists()
+
+
+def _process(inbound: InboundEmail, triaged: bool = False) -> None:
     message = parse(bytes(inbound.raw))
     sender = normalize_email(parseaddr(_header(message, "From"))[1])
     inbound.message_id = (MSGID_RE.findall(_header(message, "Message-ID")) or [""])[0][:300]
@@ -308,13 +338,10 @@ def _process(inbound: InboundEmail) -> None:
     reason = loop_reason(message, sender)
     if reason:
         return _finish(inbound, InboundEmail.Status.IGNORED, reason)
-    if inbound.message_id and (
-        TicketMessage.objects.filter(email_message_id=inbound.message_id).exists()
-        or InboundEmail.objects.filter(message_id=inbound.message_id, status=InboundEmail.Status.PROCESSED)
-        .exclude(pk=inbound.pk)
-        .exists()
-    ):
-        return _finish(inbound, InboundEmail.Status.IGNORED, f"duplicate of {inbound.message_id}")
+    if inbound.message_id:
+        _lock_message_id(inbound.message_id)
+        if _is_duplicate(inbound, triaged):
+            return _finish(inbound, InboundEmail.Status.IGNORED, f"duplicate of {inbound.message_id}")
     text, markup = bodies(message)
     ticket = _thread(message, sender)
     if ticket is not None:
@@ -375,4 +402,4 @@ def inbound_email_assign(*, inbound: InboundEmail, customer: Customer, actor=Non
             contact_create(customer=customer, email=inbound.from_email, role="end_user", actor=actor)
         inbound.status = InboundEmail.Status.RECEIVED
         inbound.save(update_fields=["status"])
-    return inbound_email_process(inbound=inbound)
+    return inbound_email_process(inbound=inbound, triaged=True)
