@@ -162,3 +162,25 @@ def test_trim_quoted_variants():
     assert trim_quoted("Ok\n-----Original Message-----\nFrom: x") == "Ok"
     assert trim_quoted("Answer\n##- Please type your reply above this line -##\nold") == "Answer"
     assert trim_quoted("> only a quote") == "> only a quote"
+
+
+@pytest.mark.parametrize(
+    ("replace", "reason"),
+    [
+        ({"MIME-Version: 1.0": "Precedence: bulk\nMIME-Version: 1.0"}, "Precedence: bulk"),
+        ({"MIME-Version: 1.0": "X-Autoreply: yes\nMIME-Version: 1.0"}, "X-Autoreply header"),
+        (
+            {"From: Ana Lima <Ana@Globex.example>": "From: Mail Delivery System <MAILER-DAEMON@globex.example>"},
+            "sent by mailer-daemon@globex.example",
+        ),
+    ],
+    ids=["precedence-bulk", "x-autoreply", "mailer-daemon"],
+)
+@pytest.mark.django_db
+def test_bulk_auto_replies_and_mailer_daemon_are_stored_flagged_never_a_ticket(globex, replace, reason):
+    raw = sample("gmail_multipart.eml", **replace)
+    inbound = inbound_email_receive(raw=raw)
+    assert (inbound.status, inbound.reason, inbound.ticket_id) == ("ignored", reason, None)
+    stored = InboundEmail.objects.get(pk=inbound.pk)
+    assert (stored.status, stored.reason, bytes(stored.raw)) == ("ignored", reason, raw)
+    assert Ticket.objects.count() == 0 and TicketMessage.objects.count() == 0
