@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
@@ -42,6 +43,7 @@ admin.site.enable_nav_sidebar = False
 admin.site.index_title = "Customer Success CRM administration"
 
 COMMERCIALS_PERMISSION = "crm.change_customer_commercials"
+ARR_LABEL = f"ARR ({settings.REPORTING_CURRENCY})"  # ARR is kept in the reporting currency
 LATEST_EVENTS = 20
 LATEST_NOTES = 20
 EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -207,10 +209,10 @@ class AddNoteInline(ServiceErrorsInlineMixin, admin.StackedInline):
 @admin.register(Customer)
 class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin,
                     ImportExportModelAdmin, SimpleHistoryAdmin):
-    list_display = ("name", "domain", "lifecycle_stage", "tier", "owner", "arr", "renewal_date")
+    list_display = ("name", "domain", "lifecycle_stage", "tier", "owner", "arr_reporting", "renewal_date")
     list_select_related = ("owner",)
     list_filter = (MyCustomersFilter, "lifecycle_stage", "tier", OwnerFilter)
-    sortable_by = ("name", "domain", "arr", "renewal_date")
+    sortable_by = ("name", "domain", "arr_reporting", "renewal_date")
     # get_search_results below implements these without duplicate rows (contacts via a subquery).
     search_fields = ("name", "domain", "external_id", "contacts__email")
     search_help_text = "Search by name, domain, external id or a contact's email."
@@ -245,6 +247,16 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
             )
         return queryset, False
 
+    @admin.display(description=ARR_LABEL, ordering="arr")
+    def arr_reporting(self, obj):
+        return obj.arr
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "arr" in form.base_fields:
+            form.base_fields["arr"].label = ARR_LABEL
+        return form
+
     def get_fieldsets(self, request, obj=None):
         main = (
             None,
@@ -256,7 +268,8 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
                     "lifecycle_stage",
                     "tier",
                     "owner",
-                    "arr",
+                    # Editable: the form field (labelled in get_form); read-only: the labelled display.
+                    "arr" if request.user.has_perm(COMMERCIALS_PERMISSION) else "arr_reporting",
                     "contract_start",
                     "renewal_date",
                     "timezone",
@@ -275,7 +288,7 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.has_perm(COMMERCIALS_PERMISSION):
-            readonly += ["arr", "owner", "tier"]
+            readonly += ["arr", "arr_reporting", "owner", "tier"]
         if obj is not None:
             readonly += ["customer_panels", "latest_timeline", "recent_notes", "created_at", "updated_at"]
         return readonly

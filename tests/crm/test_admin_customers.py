@@ -4,6 +4,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -98,11 +99,11 @@ def test_changelist_shows_the_columns_and_sorts_by_arr_and_renewal(client, csm):
     CustomerFactory(name="Big", arr=Decimal("900000"), renewal_date=datetime.date(2026, 3, 1))
     response = client.get(CHANGELIST)
     content = response.content.decode()
-    for header in ("Name", "Domain", "Lifecycle stage", "Tier", "Owner", "ARR", "Renewal date"):
+    for header in ("Name", "Domain", "Lifecycle stage", "Tier", "Owner", "ARR (USD)", "Renewal date"):
         assert header in content
-    assert "Casey Csm" in content
+    assert "Casey Csm" in content and "900000.00" in content
     list_display = list(response.context["cl"].list_display)
-    arr_col = list_display.index("arr")
+    arr_col = list_display.index("arr_reporting")
     renewal_col = list_display.index("renewal_date")
     names = lambda r: [c.name for c in r.context["cl"].result_list]  # noqa: E731
     assert names(client.get(CHANGELIST + f"?o=-{arr_col}")) == ["Big", "Small"]
@@ -196,6 +197,13 @@ def test_small_or_non_postgres_tables_are_counted_exactly(client, csm):
 # --- change page: writes through the services ----------------------------------------------------
 
 
+def test_arr_is_labelled_with_the_reporting_currency(client, csm):
+    assert settings.REPORTING_CURRENCY == "USD"
+    response = client.get(ADD)
+    assert response.context["adminform"].form.fields["arr"].label == "ARR (USD)"
+    assert 'for="id_arr">ARR (USD):</label>' in response.content.decode()
+
+
 def test_csm_edits_arr_timeline_and_history_record_it(client, csm):
     customer = customer_create(name="Acme", external_id="acme-1", arr="12000.00")
     response = client.get(change_url(customer))
@@ -284,6 +292,8 @@ def test_support_agent_sees_commercials_read_only_and_cannot_forge_them(client, 
     form = response.context["adminform"].form
     assert "arr" not in form.fields and "owner" not in form.fields and "tier" not in form.fields
     assert "name" in form.fields
+    content = response.content.decode()
+    assert "ARR (USD)" in content and "12000.00" in content  # shown read-only, with its currency
 
     forged = changeform_data(response, name="Acme Corp", arr="1", tier="enterprise", owner=str(agent.pk))
     response = client.post(change_url(customer), forged)

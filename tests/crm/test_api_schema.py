@@ -54,6 +54,9 @@ def test_shapes(schema):
     customer = components["Customer"]["properties"]
     assert customer["owner"]["format"] == "email"
     assert customer["arr"]["type"] == "string" and customer["arr"]["format"] == "decimal"
+    # The currency of ARR (settings.REPORTING_CURRENCY), in the response and the request shapes.
+    assert "in USD" in customer["arr"]["description"]
+    assert "in USD" in components["CustomerInputRequest"]["properties"]["arr"]["description"]
     assert set(components["CustomerInputRequest"]["properties"]) == {
         "name",
         "domain",
