@@ -8,6 +8,8 @@
 Ticket replies to the contact's own request are always allowed unless the address bounced (or complained).
 Surveys: at most one per LEDGER_SURVEY_MIN_DAYS across every survey and trigger, and per kind
 LEDGER_SURVEY_MIN_DAYS_BY_KIND (e.g. NPS at most every 90 days). Outreach and QBR invites have their own spacing.
+A survey's own reminder and thank-you (subkinds in SURVEY_CONVERSATION) continue one survey's conversation: stopped
+by unsubscribe, bounce and complaint like the survey, but neither subject to nor counted by the survey spacing.
 """
 
 import datetime as dt
@@ -22,11 +24,14 @@ from crm.timeline import timeline_record
 
 Kind = LedgerEntry.Kind
 MARKETING_KINDS = {Kind.SURVEY, Kind.OUTREACH, Kind.QBR_INVITE}
+SURVEY_CONVERSATION = ("reminder", "thanks")  # subkinds of Kind.SURVEY: part of a survey already sent
 
 
 def _min_days(kind: str, subkind: str) -> list[tuple[int, str]]:
     """(days, subkind or "") spacing rules that apply to this kind of email."""
     if kind == Kind.SURVEY:
+        if subkind in SURVEY_CONVERSATION:
+            return []
         rules = [(settings.LEDGER_SURVEY_MIN_DAYS, "")]
         per_kind = settings.LEDGER_SURVEY_MIN_DAYS_BY_KIND.get(subkind)
         if per_kind:
@@ -53,6 +58,8 @@ def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.date
         )
         if sub:
             recent = recent.filter(subkind=sub)
+        elif kind == Kind.SURVEY:
+            recent = recent.exclude(subkind__in=SURVEY_CONVERSATION)
         last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
         if last is not None:
             # max(): a claim that waited for the lock may have a `now` a moment before the entry it found.

@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.ledger import ledger_claim
-from crm.models import Contact, LedgerEntry
+from crm.models import Contact, LedgerEntry, OutboundEmail
 from crm.outbound_email import email_queue, register_personalizer
 from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
@@ -258,7 +259,31 @@ def invitation_remind(*, invitation_id: int, now: dt.datetime | None = None) -> 
         .filter(pk=invitation_id, status=Status.SENT, reminded_at__isnull=True, expires_at__gt=now)
         .first()
     )
-    if invitation is None or invitation.contact.unsubscribed_at or invitation.contact.bounced_at:
+    if invitation is None:
+        return None
+    # Part of the survey already sent: the ledger stops it for an unsubscribed, bounced or complained contact
+    # (recorded with the reason, once: a redelivered task finds the entry), never for survey spacing.
+    source_type = ContentType.objects.get_for_model(Invitation)
+    if LedgerEntry.objects.filter(
+        contact=invitation.contact_id,
+        kind=LedgerEntry.Kind.SURVEY,
+        subkind="reminder",
+        source_type=source_type,
+        source_id=str(invitation.pk),
+    ).exists():
+        return None
+    reason = ledger_claim(
+        contact=invitation.contact, kind=LedgerEntry.Kind.SURVEY, subkind="reminder", source=invitation, now=now
+    )
+    if reason:
+        timeline_record(
+            customer=invitation.customer_id,
+            kind="survey.suppressed",
+            summary=f"{invitation.survey.name} reminder not sent to {invitation.contact.email}: {reason}",
+            source=invitation,
+            payload={"invitation_id": invitation.pk, "reason": reason, "reminder": True},
+            occurred_at=now,
+        )
         return None
     _queue_email(invitation, reminder=True)
     invitation.reminded_at = now
@@ -338,12 +363,10 @@ def survey_answer(
             payload={"response_id": response.pk, "score": score, "band": response.band},
             occurred_at=now,
         )
-        if response.band != old_band:
-            _close_the_loop(response)
-        elif comment and response.band in ("detractor", "unhappy"):
-            _close_the_loop(response)
+        _close_the_loop(response, survey, was=old_band)
         return response, False
-    seconds = int((now - invitation.sent_at).total_seconds()) if invitation.sent_at else None
+    sent_at = _last_email_sent_at(invitation, before=now) or invitation.sent_at
+    seconds = int((now - sent_at).total_seconds()) if sent_at else None
     response = Response(
         invitation=invitation,
         survey=survey,
@@ -380,12 +403,49 @@ def survey_answer(
         },
         occurred_at=now,
     )
-    _close_the_loop(response)
+    _close_the_loop(response, survey)
     return response, True
 
 
-def _close_the_loop(response: Response) -> None:
-    """Unhappy answers become a CSM task (or a ticket); promoters may get a thank-you. Once per invitation."""
-    from surveys.loop import loop_close
+def _last_email_sent_at(invitation: Invitation, *, before: dt.datetime) -> dt.datetime | None:
+    """When the mail server accepted the latest of the invitation's emails (the invitation or its reminder)
+    sent before `before`: what the contact answered, so a link clicked seconds after a reminder counts
+    seconds, not days. None when no email row was sent (history recorded without email)."""
+    return (
+        OutboundEmail.objects.filter(
+            idempotency_key__in=[f"survey_invite:{invitation.pk}", f"survey_reminder:{invitation.pk}"],
+            status=OutboundEmail.Status.SENT,
+            sent_at__lte=before,
+        )
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first()
+    )
 
-    transaction.on_commit(lambda: loop_close(response_id=response.pk))
+
+def _close_the_loop(response: Response, survey: Survey, *, was: str | None = None) -> None:
+    """Unhappy answers become a CSM task (or a ticket) that follows later changes to the answer; promoters may
+    get a thank-you. In a worker (surveys.close_loop) on commit, idempotent per invitation; inline when the
+    broker cannot take the task, and never failing the answer: the follow-up sweep catches what is lost.
+    `was`: the band before this change (None for a new answer)."""
+    from surveys.loop import HAPPY, UNHAPPY
+
+    if not ({response.band, was} & UNHAPPY or (response.band in HAPPY and survey.thank_promoters)):
+        return  # nothing to follow up
+    response_id = response.pk
+    transaction.on_commit(lambda: loop_close_queue(response_id=response_id), robust=True)
+
+
+def loop_close_queue(*, response_id: int) -> None:
+    from surveys.tasks import close_loop
+
+    try:
+        close_loop.delay(response_id)
+    except Exception:
+        logger.exception("could not queue the follow-up of survey response %s: closing the loop inline", response_id)
+        from surveys import loop
+
+        try:
+            loop.loop_close(response_id=response_id)
+        except Exception:
+            logger.exception("follow-up of survey response %s failed; the follow-up sweep retries it", response_id)

@@ -4,7 +4,7 @@ PERIODIC_TASKS is in crm/tasks.py; `manage.py setup_periodic_tasks` writes them 
 
 from celery import shared_task
 
-from surveys import scheduling
+from surveys import loop, scheduling
 from surveys.services import invitation_dispatch, invitation_remind
 
 PERIODIC_TASKS = [
@@ -27,6 +27,13 @@ PERIODIC_TASKS = [
         "task": "surveys.expiry_scan",
         "every_seconds": 3600,
         "description": "Marks sent invitations past their expiry as expired (their links then answer 410).",
+    },
+    {
+        "name": "Survey follow-ups",
+        "task": "surveys.loop_sweep",
+        "every_seconds": 600,
+        "expire_seconds": 500,
+        "description": "Queues again the follow-up (task or ticket) of unhappy answers whose follow-up was lost.",
     },
     {
         "name": "Recurring NPS",
@@ -56,6 +63,26 @@ def run_expiry_scan() -> int:
 @shared_task(name="surveys.recurring_scan")
 def run_recurring_scan() -> int:
     return scheduling.recurring_scan()
+
+
+@shared_task(name="surveys.loop_sweep")
+def run_loop_sweep() -> int:
+    return loop.loop_sweep()
+
+
+@shared_task(
+    name="surveys.close_loop",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def close_loop(response_id: int) -> None:
+    """Close the loop on one answer (follow-up task or ticket, its updates, a promoter's thank-you), queued on
+    commit of the answer and of each change. Idempotent per invitation; a deleted answer is nothing to do;
+    retried with backoff on error, and the follow-up sweep catches what is still lost."""
+    loop.loop_close(response_id=response_id)
 
 
 @shared_task(name="surveys.dispatch_invitation", acks_late=True)

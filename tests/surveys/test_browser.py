@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from crm.tasks import send_email
+from success.models import Task
 from surveys.models import Response
 from surveys.services import invitation_create, invitation_dispatch, survey_create
 from tests.browser import BROWSER_MARKS
@@ -51,7 +52,7 @@ def stored(invitation, timeout=5.0, **expected):
         time.sleep(0.1)
 
 
-def test_one_click_in_a_browser_records_and_asks_the_follow_up(browser, emailed_link, client):
+def test_one_click_in_a_browser_records_and_asks_the_follow_up(browser, emailed_link, client, loop_worker):
     invitation, link = emailed_link(3)
 
     # A mail scanner (no JavaScript) opens the link first: nothing is stored.
@@ -79,6 +80,9 @@ def test_one_click_in_a_browser_records_and_asks_the_follow_up(browser, emailed_
     response = stored(invitation, comment="The import kept failing.")
     assert (response.score, response.comment) == (3, "The import kept failing.")
     assert Response.objects.count() == 1
+    # The CSM's follow-up task, made at the click, now carries the comment saved after it.
+    task = Task.objects.get(customer=invitation.customer_id)
+    assert task.reason.endswith(': 3 "The import kept failing."')
 
     # Choosing another score changes the question at once; Save records it.
     page.click("label:has(input[value='10'])")

@@ -28,7 +28,7 @@ def sent_links(message):
 
 @pytest.mark.django_db
 def test_invitation_email_carries_one_link_per_score_and_no_token_is_stored(
-    nps, contact_factory, client, django_capture_on_commit_callbacks
+    nps, contact_factory, client, django_capture_on_commit_callbacks, loop_worker
 ):
     contact = contact_factory()
     invitation = dispatch(nps, contact)
@@ -61,7 +61,7 @@ def test_invitation_email_carries_one_link_per_score_and_no_token_is_stored(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_detractor_task_once_and_comment_can_change_within_7_days(nps, contact_factory, client):
+def test_detractor_task_once_and_comment_can_change_within_7_days(nps, contact_factory, client, loop_worker):
     contact = contact_factory()
     invitation = dispatch(nps, contact)
     from surveys import tokens
@@ -78,7 +78,9 @@ def test_detractor_task_once_and_comment_can_change_within_7_days(nps, contact_f
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_closed_follow_up_is_not_made_again_by_a_changed_answer_or_a_second_delivery(nps, contact_factory, client):
+def test_a_closed_follow_up_is_not_made_again_by_a_changed_answer_or_a_second_delivery(
+    nps, contact_factory, client, loop_worker
+):
     from success.services import task_close
     from surveys.loop import loop_close
 

@@ -151,6 +151,7 @@ def test_the_scans_are_in_the_beat_schedule_and_registered_with_celery():
         "Survey dispatch": "surveys.dispatch_scan",
         "Survey reminders": "surveys.reminder_scan",
         "Survey expiry": "surveys.expiry_scan",
+        "Survey follow-ups": "surveys.loop_sweep",
         "Recurring NPS": "surveys.recurring_scan",
     }
     assert PeriodicTask.objects.get(name="Survey dispatch").interval.every == 60
