@@ -92,3 +92,13 @@ def test_breaches_of_targets_stopped_more_than_a_day_ago_are_not_replayed(ticket
     assert SlaTarget.objects.get(ticket=ticket, metric="first_response").breach_notified_at is None
     assert breach_emails(ticket) == []
     assert Ticket.objects.get(pk=ticket.pk).escalation_level == 0
+
+
+def test_a_breach_in_an_imported_tickets_history_notifies_nobody(ticket):
+    from django.utils import timezone
+
+    # Imported with its history: the first response was answered late, before the import.
+    ticket_reply(ticket=ticket, body="Looking into it", actor=ticket.assignee, at=paris(2026, 11, 23, 10, 0, 30))
+    Ticket.objects.filter(pk=ticket.pk).update(imported_at=timezone.now())
+    assert sla_sweep(now=paris(2026, 11, 23, 10, 1))["breached"] == 0
+    assert breach_emails(ticket) == []
