@@ -221,12 +221,14 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
     resource_classes = (CustomerResource,)
 
     def get_search_results(self, request, queryset, search_term):
-        """Each word must match the name, domain, external id (prefix) or a contact's email.
+        """Each word must match (in any case) the name, domain, external id or a contact's email.
 
         Django would join contacts and add DISTINCT to the whole query; `pk IN (subquery)` matches the same
         customers, returns each once, and keeps the changelist's ordering. Domains and contact emails are
         stored lower case, so a plain LIKE on the lowered word does (cheaper than UPPER(...) LIKE UPPER(...));
-        a complete email address is looked up exactly, on the contact email index.
+        a complete email address is looked up exactly, on the contact email index. Name and external id use
+        icontains, UPPER(col) LIKE UPPER('%word%'), which the trigram indexes on UPPER(col) serve (crm 0003):
+        cus-0005001, CUS-0005001 and 0005001 all find CUS-0005001.
         """
         for bit in smart_split(search_term or ""):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
@@ -242,7 +244,7 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
             queryset = queryset.filter(
                 Q(name__icontains=bit)
                 | Q(domain__contains=lowered)
-                | Q(external_id__startswith=bit)
+                | Q(external_id__icontains=bit)
                 | Q(pk__in=contact_customers)
             )
         return queryset, False

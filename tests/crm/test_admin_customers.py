@@ -111,6 +111,14 @@ def test_changelist_shows_the_columns_and_sorts_by_arr_and_renewal(client, csm):
     assert names(client.get(CHANGELIST + f"?o={renewal_col}")) == ["Big", "Small"]
 
 
+def test_search_by_external_id_ignores_case_and_finds_a_part(client, csm):
+    wanted = CustomerFactory(name="Initech", external_id="CUS-0005001")
+    CustomerFactory(name="Globex", external_id="CUS-0005002")
+    for term in ("CUS-0005001", "cus-0005001", "Cus-0005001", "0005001", "5001"):
+        assert result_pks(client.get(CHANGELIST, {"q": term})) == [wanted.pk], term
+    assert len(result_pks(client.get(CHANGELIST, {"q": "cus-000500"}))) == 2
+
+
 def test_search_by_contact_email_returns_each_customer_once(client, csm):
     acme = CustomerFactory(name="Acme")
     contact_create(customer=acme, email="jane@acme.io")
