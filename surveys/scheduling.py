@@ -542,8 +542,10 @@ def campaign_scan(*, now: dt.datetime | None = None, limit: int = 100) -> tuple[
     if published:
         logger.info("published %s waiting survey campaign(s) again", published)
     finished = 0
-    running = Campaign.objects.filter(status=Campaign.Status.RUNNING, invited__isnull=False).values_list(
-        "pk", "survey_id", "trigger_key"
+    running = (
+        Campaign.objects.filter(status=Campaign.Status.RUNNING, invited__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "survey_id", "trigger_key")
     )
     for pk, survey_id, trigger_key in running[:limit]:
         invitations = Invitation.objects.filter(survey_id=survey_id, trigger_key=trigger_key)

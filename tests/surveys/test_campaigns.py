@@ -172,6 +172,35 @@ def test_starting_the_same_campaign_twice_invites_nobody_twice(broker, clock, np
     assert OutboundEmail.objects.filter(to_email=enterprise["ana"].email).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_starts_of_the_same_campaign_make_one(monkeypatch):
+    """Two requests at once (a double click reaching two web processes): the survey row lock serialises them."""
+    import threading
+
+    from django.db import connection
+
+    survey = survey_create(name="Quarterly NPS", kind="nps")
+    monkeypatch.setattr(
+        celery_app.tasks["surveys.send_campaign"], "apply_async", lambda args=None, kwargs=None, **options: None
+    )
+    barrier, outcomes = threading.Barrier(2), []
+
+    def start():
+        try:
+            barrier.wait()
+            outcomes.append(campaign_start(survey=survey, audience={"tiers": ["smb"]}, request_key="dbl")[1])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == [False, True]
+    assert Campaign.objects.count() == 1
+
+
 def test_a_done_campaign_can_be_started_again_with_the_same_audience(broker, clock, nps, enterprise):
     first, _ = broker.run(campaign_start, survey=nps, audience={"tiers": ["enterprise"]})
     broker.deliver()
