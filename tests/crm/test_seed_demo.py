@@ -157,3 +157,22 @@ def test_bad_arguments_are_refused_and_write_nothing(args):
     with pytest.raises(CommandError):
         seed(*args)
     assert not Customer.objects.exists()
+
+
+def test_seed_demo_prints_the_time_of_each_phase():
+    import re
+
+    out = StringIO()
+    call_command("seed_demo", "--customers", "20", "--seed", "3", "--tickets", "10", "--surveys", "20", stdout=out)
+    lines = out.getvalue().splitlines()
+    timing = [line for line in lines if line.startswith("Time per phase: ")]
+    assert len(timing) == 1 and timing[0] == lines[-1], lines
+    assert re.fullmatch(
+        r"Time per phase: customers and contacts \d+\.\d s, tickets \d+\.\d s, surveys \d+\.\d s; total \d+\.\d s\.",
+        timing[0],
+    ), timing[0]
+    phases = [float(x) for x in re.findall(r"(\d+\.\d) s", timing[0])]
+    assert abs(sum(phases[:3]) - phases[3]) <= 0.2
+
+    # Without tickets, that phase is not listed.
+    assert "tickets" not in seed("--customers", 5).splitlines()[-1]

@@ -7,6 +7,7 @@ runs.
 """
 
 import random
+import time
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
@@ -102,6 +103,8 @@ class Command(BaseCommand):
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
         first_new = (Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+        phases: list[tuple[str, float]] = []
+        started = time.monotonic()
         result = demo_seed(
             customers=customers, contacts_per_customer=contacts_per_customer, seed=seed, batch_size=batch_size
         )
@@ -112,10 +115,21 @@ class Command(BaseCommand):
                 f"{result.support_agents} support agents) in {result.seconds:.1f} s (seed {seed})."
             )
         )
+        phases.append(("customers and contacts", time.monotonic() - started))
         if with_tickets and tickets:
+            started = time.monotonic()
             self._seed_tickets(ticket_demo, tickets, seed, first_new, ticket_path, batch_size)
+            phases.append(("tickets", time.monotonic() - started))
         if apps.is_installed("surveys"):
+            started = time.monotonic()
             self._seed_surveys(surveys, seed, first_new, result.contacts)
+            phases.append(("surveys", time.monotonic() - started))
+        # Wall-clock time per phase (each includes its own queries and setup), for quoting and comparing.
+        self.stdout.write(
+            "Time per phase: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases)
+            + f"; total {sum(seconds for _name, seconds in phases):.1f} s."
+        )
 
     def _seed_tickets(self, ticket_demo, tickets, seed, first_new, ticket_path, batch_size) -> None:
         support = ticket_demo.demo_tickets_seed(
