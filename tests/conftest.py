@@ -65,3 +65,13 @@ def _purge_stale_broker_messages():
     except Exception:  # noqa: S110  (no broker reachable: nothing to purge)
         pass
     yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: a value cached by an earlier test (e.g. a role's permissions, kept a
+    minute) must not expire in the middle of another and change its query count."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
