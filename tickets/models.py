@@ -294,6 +294,12 @@ class SlaTarget(models.Model):
                 condition=Q(state="running", warned_at__isnull=True),
                 name="tickets_sla_warn_due_idx",
             ),
+            # The sweep's second scan: breaches not notified yet of targets that paused or stopped first.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(state__in=["paused", "breached"], breached=True, breach_notified_at__isnull=True),
+                name="tickets_sla_late_breach_idx",
+            ),
         ]
 
     def __str__(self):
