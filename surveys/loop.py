@@ -24,12 +24,12 @@ from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from crm.ledger import ledger_claim
-from crm.models import LedgerEntry, TimelineEvent
+from crm.models import TimelineEvent
 from crm.outbound_email import email_queue
 from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
 from surveys.models import SCALES, Invitation, Response, Survey, band
+from surveys.services import invitation_email_claim
 
 logger = logging.getLogger(__name__)
 
@@ -224,23 +224,7 @@ def _thank(response: Response) -> None:
     """The promoter's thank-you: part of the survey's conversation for the ledger (no survey spacing), stopped
     for an unsubscribed, bounced or complained contact with the reason recorded; decided once per invitation."""
     contact, invitation = response.contact, response.invitation
-    if LedgerEntry.objects.filter(
-        contact=contact,
-        kind=LedgerEntry.Kind.SURVEY,
-        subkind="thanks",
-        source_type=ContentType.objects.get_for_model(Invitation),
-        source_id=str(invitation.pk),
-    ).exists():
-        return
-    reason = ledger_claim(contact=contact, kind=LedgerEntry.Kind.SURVEY, subkind="thanks", source=invitation)
-    if reason:
-        timeline_record(
-            customer=response.customer_id,
-            kind="survey.suppressed",
-            summary=f"{response.survey.name} thank-you not sent to {contact.email}: {reason}",
-            source=invitation,
-            payload={"invitation_id": invitation.pk, "reason": reason, "thanks": True},
-        )
+    if not invitation_email_claim(invitation, subkind="thanks", what="thank-you"):
         return
     context = {
         "contact": contact,

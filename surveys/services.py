@@ -261,34 +261,41 @@ def invitation_remind(*, invitation_id: int, now: dt.datetime | None = None) -> 
     )
     if invitation is None:
         return None
-    # Part of the survey already sent: the ledger stops it for an unsubscribed, bounced or complained contact
-    # (recorded with the reason, once: a redelivered task finds the entry), never for survey spacing.
-    source_type = ContentType.objects.get_for_model(Invitation)
-    if LedgerEntry.objects.filter(
-        contact=invitation.contact_id,
-        kind=LedgerEntry.Kind.SURVEY,
-        subkind="reminder",
-        source_type=source_type,
-        source_id=str(invitation.pk),
-    ).exists():
-        return None
-    reason = ledger_claim(
-        contact=invitation.contact, kind=LedgerEntry.Kind.SURVEY, subkind="reminder", source=invitation, now=now
-    )
-    if reason:
-        timeline_record(
-            customer=invitation.customer_id,
-            kind="survey.suppressed",
-            summary=f"{invitation.survey.name} reminder not sent to {invitation.contact.email}: {reason}",
-            source=invitation,
-            payload={"invitation_id": invitation.pk, "reason": reason, "reminder": True},
-            occurred_at=now,
-        )
+    if not invitation_email_claim(invitation, subkind="reminder", what="reminder", now=now):
         return None
     _queue_email(invitation, reminder=True)
     invitation.reminded_at = now
     invitation.save(update_fields=["reminded_at"])
     return invitation
+
+
+def invitation_email_claim(invitation: Invitation, *, subkind: str, what: str, now: dt.datetime | None = None) -> bool:
+    """May this follow-on email of an invitation already sent (its reminder, the promoter's thank-you) go out?
+
+    Part of the survey's conversation: the ledger stops it for an unsubscribed, bounced or complained contact,
+    never for survey spacing. Decided once per invitation and subkind (a redelivered task finds the ledger entry
+    and gets False); a suppression is recorded with its reason on the timeline."""
+    if LedgerEntry.objects.filter(
+        contact=invitation.contact_id,
+        kind=LedgerEntry.Kind.SURVEY,
+        subkind=subkind,
+        source_type=ContentType.objects.get_for_model(Invitation),
+        source_id=str(invitation.pk),
+    ).exists():
+        return False
+    contact = invitation.contact
+    reason = ledger_claim(contact=contact, kind=LedgerEntry.Kind.SURVEY, subkind=subkind, source=invitation, now=now)
+    if reason:
+        timeline_record(
+            customer=invitation.customer_id,
+            kind="survey.suppressed",
+            summary=f"{invitation.survey.name} {what} not sent to {contact.email}: {reason}",
+            source=invitation,
+            payload={"invitation_id": invitation.pk, "reason": reason, subkind: True},
+            occurred_at=now,
+        )
+        return False
+    return True
 
 
 class InvitationGone(Exception):
