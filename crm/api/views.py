@@ -2,7 +2,6 @@
 writes go through crm.services; errors are mapped in crm.api.errors."""
 
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 
 from crm import selectors, services
 from crm.api.errors import DETAIL_ERRORS, ERROR_404, ERROR_409, LIST_ERRORS, WRITE_ERRORS
+from crm.api.filtering import FilterBackend
 from crm.api.serializers import (
     ContactInputSerializer,
     ContactSerializer,
@@ -34,7 +34,7 @@ def location_header(request, name: str, pk: int) -> dict[str, str]:
 
 
 class ApiViewSet(viewsets.GenericViewSet):
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     lookup_value_regex = ID_REGEX
 
     @property
