@@ -319,10 +319,17 @@ UPDATE tickets_slatarget SET due_at = %(later)s, warn_at = %(later)s, warned_at 
     breach_notified_at = NULL, breached = false
 WHERE state = 'running'
 """
+# Breaches the seeding left unnotified on targets that no longer run (the sweep's late-breach scan would notify
+# them too): marked notified, so each run handles exactly the targets made due (rolled back with the run).
+LATE_NOTIFIED = """
+UPDATE tickets_slatarget SET breach_notified_at = %(now)s
+WHERE state <> 'running' AND breached AND breach_notified_at IS NULL
+"""
 
 
 def _make_due(cursor, now, n: int) -> int:
     cursor.execute(NOT_DUE, {"later": now + dt.timedelta(days=30)})
+    cursor.execute(LATE_NOTIFIED, {"now": now})
     cursor.execute(MAKE_DUE, {"now": now, "n": n})
     return cursor.rowcount
 
