@@ -1,5 +1,7 @@
 """Project middleware."""
 
+from django.middleware import common
+
 from config.health import healthz
 
 HEALTH_PATH = "/healthz/"
@@ -18,3 +20,13 @@ class HealthCheckMiddleware:
         if request.path_info == HEALTH_PATH:
             return healthz(request)
         return self.get_response(request)
+
+
+class CommonMiddleware(common.CommonMiddleware):
+    """Django's, except that only GET, HEAD and OPTIONS are redirected to the URL with its trailing slash. Most
+    HTTP clients follow a 301 with a GET, so `POST /api/v1/customers` would quietly become a read of the list
+    (200, nothing created). Without the slash a write gets a 404 instead, whose JSON under /api/ names the URL
+    to use (config.urls.page_not_found)."""
+
+    def should_redirect_with_slash(self, request):
+        return request.method in ("GET", "HEAD", "OPTIONS") and super().should_redirect_with_slash(request)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, is_valid_path, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -27,7 +27,12 @@ def page_not_found(request, exception):
     """404 for a path no route matches: JSON `{"detail": ...}` under /api/ (as DRF answers for unknown ids),
     e.g. /api/v1/customers/abc/ or a misspelt endpoint; Django's page elsewhere. (With DEBUG on, Django shows its
     technical 404 page instead.)"""
-    if request.path_info.startswith("/api/"):
+    path_info = request.path_info
+    if path_info.startswith("/api/"):
+        if not path_info.endswith("/") and is_valid_path(f"{path_info}/", getattr(request, "urlconf", None)):
+            # A write to a URL missing its trailing slash (never redirected: config.middleware.CommonMiddleware).
+            detail = f"Not found. API URLs end with a slash: {request.method} {request.path}/"
+            return JsonResponse({"detail": detail}, status=404)
         return JsonResponse({"detail": "Not found."}, status=404)
     return defaults.page_not_found(request, exception)
 

@@ -224,3 +224,15 @@ def test_404_outside_the_api_stays_a_page_and_missing_slash_still_redirects(api_
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
     response = api_client_for("read_only").get("/api/v1/customers")
     assert response.status_code == 301 and response["Location"] == "/api/v1/customers/"
+
+
+def test_a_write_without_the_trailing_slash_is_a_404_naming_the_url_and_creates_nothing(api_client_for):
+    # A 301 would be followed with a GET by most clients: the list, 200, and nothing created.
+    api = api_client_for("csm")
+    response = api.post("/api/v1/customers", {"name": "No slash Inc"}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found. API URLs end with a slash: POST /api/v1/customers/"}
+    assert not Customer.objects.filter(name="No slash Inc").exists()
+    response = api.patch("/api/v1/customers/1", {"name": "x"}, format="json")
+    assert response.status_code == 404 and "PATCH /api/v1/customers/1/" in response.json()["detail"]
+    assert api.post("/api/v1/nothing-here", {}, format="json").json() == {"detail": "Not found."}
