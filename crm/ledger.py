@@ -1,6 +1,7 @@
 """The contact ledger: consent, deliverability and contact fatigue for every email to customers' contacts.
 
     ledger_check(contact, kind, subkind)   -> None when the contact may be emailed now, else the reason
+    ledger_spacing(contact, kind, subkind) -> None, or (reason, when) the spacing rules alone stop it until
     ledger_claim(...)                      -> check and record (sent or suppressed) under a lock on the contact,
                                               so two dispatches at once cannot both pass the fatigue rule
     contact_unsubscribe / contact_mark_bounced / contact_mark_complained
@@ -50,6 +51,22 @@ def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.date
         return "complained (marked as spam)"
     if kind in MARKETING_KINDS and contact.unsubscribed_at:
         return "unsubscribed"
+    return next((reason for reason, _until in _spacing_blocks(contact, kind, subkind, now)), None)
+
+
+def ledger_spacing(
+    *, contact: Contact, kind: str, subkind: str = "", now: dt.datetime | None = None
+) -> tuple[str, dt.datetime] | None:
+    """Only the spacing rules (not consent or deliverability): None when they allow this email now, else the
+    first rule's reason and when every rule will allow it (if nothing else is sent meanwhile)."""
+    blocks = list(_spacing_blocks(contact, kind, subkind, now or timezone.now()))
+    if not blocks:
+        return None
+    return blocks[0][0], max(until for _reason, until in blocks)
+
+
+def _spacing_blocks(contact: Contact, kind: str, subkind: str, now: dt.datetime):
+    """(reason, until) for each spacing rule that stops this email now, in rule order (one query each)."""
     for days, sub in _min_days(kind, subkind):
         if not days:
             continue
@@ -66,8 +83,7 @@ def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.date
             ago = max((now - last).days, 0)
             label = f"{sub.upper()} survey" if sub else {"survey": "surveyed", "outreach": "contacted"}[kind]
             when = "today" if ago == 0 else f"{ago} day{'s' if ago != 1 else ''} ago"
-            return f"{label} {when}" if not sub else f"{label} sent {when}"
-    return None
+            yield (f"{label} {when}" if not sub else f"{label} sent {when}"), last + dt.timedelta(days=days)
 
 
 def ledger_record(

@@ -15,6 +15,7 @@ what is scheduled after now is left to the worker.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 import time
 from collections import Counter
@@ -237,9 +238,13 @@ def _record(rng, planned: list[Invitation], now: dt.datetime, result: SurveySeed
     answer some of them; then expire, remind and close follow-ups as time would have."""
     result.invitations = len(planned)
     due = sorted((i for i in planned if i.scheduled_for <= now), key=lambda i: (i.scheduled_for, i.pk))
+    queue = [(i.scheduled_for, i.pk) for i in due]  # in time order; a deferred recurring survey goes back in
     answers: list[tuple[dt.datetime, Invitation]] = []
-    for invitation in due:
-        sent = invitation_dispatch(invitation_id=invitation.pk, now=invitation.scheduled_for, send_email=False)
+    while queue:
+        at, pk = heapq.heappop(queue)
+        sent = invitation_dispatch(invitation_id=pk, now=at, send_email=False)
+        if sent is not None and sent.status == Invitation.Status.SCHEDULED and sent.scheduled_for <= now:
+            heapq.heappush(queue, (sent.scheduled_for, pk))  # waited for the survey spacing
         if sent is None or sent.status != Invitation.Status.SENT:
             continue
         if rng.random() < ANSWER_RATE[sent.survey.kind]:

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.ledger import ledger_claim
+from crm.ledger import ledger_check, ledger_claim, ledger_spacing
 from crm.models import Contact, LedgerEntry, OutboundEmail
 from crm.outbound_email import email_queue, register_personalizer
 from crm.timeline import timeline_record
@@ -220,6 +220,8 @@ def invitation_dispatch(
             invitation.suppressed_reason = "ticket reopened"
             invitation.save(update_fields=["status", "suppressed_reason"])
             return invitation
+    if invitation.trigger == Invitation.Trigger.RECURRING and _recurring_deferred(invitation, now):
+        return invitation
     reason = ledger_claim(
         contact=invitation.contact, kind=LedgerEntry.Kind.SURVEY, subkind=survey.kind, source=invitation, now=now
     )
@@ -248,6 +250,48 @@ def invitation_dispatch(
         occurred_at=now,
     )
     return invitation
+
+
+def _recurring_deferred(invitation: Invitation, now: dt.datetime) -> bool:
+    """A recurring survey stopped by survey spacing alone (a CSAT sent 12 days ago) waits until the spacing
+    allows it, in the contact's next weekday morning from then, instead of skipping the whole cycle; unless that
+    is more than half a cycle after the invitation was made (then the ledger suppresses it, as any other).
+    Consent and deliverability (unsubscribed, bounced, complained) suppress at once. Returns whether it waits."""
+    from surveys.scheduling import local_morning
+
+    contact, kind = invitation.contact, invitation.survey.kind
+    reason = ledger_check(contact=contact, kind=LedgerEntry.Kind.SURVEY, subkind=kind, now=now)
+    if reason is None:
+        return False
+    spacing = ledger_spacing(contact=contact, kind=LedgerEntry.Kind.SURVEY, subkind=kind, now=now)
+    if spacing is None or spacing[0] != reason:
+        return False  # consent or deliverability (checked before spacing): suppressed with its reason
+    until = spacing[1]
+    half_cycle = dt.timedelta(days=15 * (invitation.survey.recurring_months or 0))
+    if until > invitation.created_at + half_cycle:
+        return False
+    invitation.scheduled_for = local_morning(
+        now=until,
+        tz_name=contact.timezone or contact.customer.timezone,
+        contact_id=contact.pk,
+        salt=invitation.survey_id,
+    )
+    invitation.queued_at = None  # the dispatch scan publishes it again when it is due
+    invitation.save(update_fields=["scheduled_for", "queued_at"])
+    timeline_record(
+        customer=invitation.customer_id,
+        kind="survey.deferred",
+        summary=f"{invitation.survey.name} to {contact.email} waits until "
+        f"{invitation.scheduled_for:%Y-%m-%d %H:%M} UTC: {reason}",
+        source=invitation,
+        payload={
+            "invitation_id": invitation.pk,
+            "reason": reason,
+            "scheduled_for": invitation.scheduled_for.isoformat(),
+        },
+        occurred_at=now,
+    )
+    return True
 
 
 @transaction.atomic
