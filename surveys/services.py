@@ -170,13 +170,21 @@ def _personalize(email) -> dict[str, str]:
     return {tokens.PLACEHOLDER: token}
 
 
+def _email_kind(*, reminder: bool) -> str:
+    return "survey_reminder" if reminder else "survey_invite"
+
+
+def _email_key(invitation: Invitation, *, reminder: bool) -> str:
+    """The idempotency key of the invitation's (or its reminder's) email: one each per invitation."""
+    return f"{_email_kind(reminder=reminder)}:{invitation.pk}"
+
+
 def _queue_email(invitation: Invitation, *, reminder: bool):
     """The invitation's (or its reminder's) email row, once per invitation: its idempotency key."""
-    kind = "survey_reminder" if reminder else "survey_invite"
     subject, text, html = _render_invitation(invitation, reminder=reminder)
     return email_queue(
-        idempotency_key=f"{kind}:{invitation.pk}",
-        kind=kind,
+        idempotency_key=_email_key(invitation, reminder=reminder),
+        kind=_email_kind(reminder=reminder),
         to_email=invitation.contact.email,
         subject=subject,
         text_body=text,
@@ -464,7 +472,7 @@ def _last_email_sent_at(invitation: Invitation, *, before: dt.datetime) -> dt.da
     seconds, not days. None when no email row was sent (history recorded without email)."""
     return (
         OutboundEmail.objects.filter(
-            idempotency_key__in=[f"survey_invite:{invitation.pk}", f"survey_reminder:{invitation.pk}"],
+            idempotency_key__in=[_email_key(invitation, reminder=False), _email_key(invitation, reminder=True)],
             status=OutboundEmail.Status.SENT,
             sent_at__lte=before,
         )

@@ -24,7 +24,6 @@ from django.utils import timezone
 from tickets.models import SlaTarget, Status, Ticket
 
 UNSOLVED = [Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD]
-CANCELLED = "cancelled"  # a merged ticket's targets: neither met nor missed
 BACKLOG_BUCKETS = [("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), ("7-30d", 7, 30), (">30d", 30, None)]
 
 
@@ -76,7 +75,7 @@ def ticket_metrics(
     )
     targets = (
         SlaTarget.objects.filter(ticket__in=kept, target_seconds__isnull=False)
-        .exclude(state=CANCELLED)
+        .exclude(state=SlaTarget.State.CANCELLED)  # a merged ticket's targets: neither met nor missed
         .filter(
             Q(stopped_at__gte=start, stopped_at__lt=end) | Q(stopped_at__isnull=True, breached=True, due_at__lt=end)
         )
