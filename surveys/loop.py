@@ -29,7 +29,7 @@ from crm.outbound_email import email_queue
 from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
 from surveys.models import SCALES, Invitation, Response, Survey, band
-from surveys.services import invitation_email_claim
+from surveys.services import invitation_email_claim, loop_close_queue
 
 logger = logging.getLogger(__name__)
 
@@ -253,8 +253,6 @@ def _unhappy_scores() -> Q:
 def loop_sweep(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
     """Queue the loop again for unhappy answers of the last SWEEP_WINDOW whose follow-up never happened (its task
     was lost and the inline fallback failed too), once they are SWEEP_GRACE old. Returns how many."""
-    from surveys.services import loop_close_queue
-
     now = now or timezone.now()
     followed = TimelineEvent.objects.annotate(response_key=KT("payload__response_id")).filter(
         customer_id=OuterRef("customer_id"),
