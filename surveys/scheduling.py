@@ -385,7 +385,9 @@ def _clean_audience(audience: dict | None) -> dict[str, list]:
                 errors[name] = "Give ids (whole numbers)."
     if errors:
         raise ValidationError(errors)
-    return clean
+    # Filters in one order, whatever order they were given in: SQLite compares JSON as text, so the same audience
+    # with its keys in another order would not find the campaign already started (PostgreSQL's jsonb would).
+    return {name: clean[name] for name in sorted(clean)}
 
 
 def audience_contacts(audience: dict):

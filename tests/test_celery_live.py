@@ -35,7 +35,7 @@ WAIT_SECONDS = 30
 def database_url() -> str:
     """The URL of the database this test runs on (the test database), for the subprocesses' DATABASE_URL."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         name = str(db["NAME"])
         if name == ":memory:" or name.startswith("file:"):
             pytest.skip("the test database is in memory; worker and beat could not open it")

@@ -19,7 +19,7 @@ else:
 EMAIL_TIMEOUT = 5
 BEAT_LOCK_RETRY_SECONDS = 1  # a standby beat (config/celery.py) checks the lock every second in tests
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "config.sqlite3":
     # A file, not ":memory:", so that the Celery worker and beat a live test starts can open the test database.
     # One file per test run (pid), so two runs on the same checkout do not destroy each other's database.
     DATABASES["default"]["TEST"] = {
