@@ -23,6 +23,7 @@ from crm.outbound_email import email_queue, email_queue_bulk
 from crm.timeline import timeline_record
 from tickets import signals
 from tickets.models import FlagRule, SlaTarget, Status, Ticket, TicketFlag, TicketStatusChange
+from tickets.sla import past_due
 
 logger = logging.getLogger(__name__)
 BATCH = 1000
@@ -72,7 +73,7 @@ def _breaches_due(now: dt.datetime):
     """Breached targets not notified yet: running ones past their due time, and (a second, separate scan) those
     that breached within RECENT_BREACH and were paused or stopped before a sweep saw them (few rows, read through
     the partial index tickets_sla_late_breach_idx: 0.2 ms at 1,000,000 tickets)."""
-    running = SlaTarget.objects.filter(state=SlaTarget.State.RUNNING, due_at__lte=now, breach_notified_at__isnull=True)
+    running = SlaTarget.objects.filter(past_due(now), state=SlaTarget.State.RUNNING, breach_notified_at__isnull=True)
     recent = now - RECENT_BREACH
     left_running = SlaTarget.objects.filter(
         state__in=[SlaTarget.State.PAUSED, SlaTarget.State.BREACHED],

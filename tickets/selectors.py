@@ -29,6 +29,7 @@ from tickets.models import (
     TicketMessage,
     TicketStatusChange,
 )
+from tickets.sla import past_due
 
 PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
@@ -46,7 +47,7 @@ def breached_condition(now: dt.datetime | None = None) -> Q:
     """A target is breached once flagged, or once a running target's due time has passed (the sweep may not
     have run yet)."""
     now = now or timezone.now()
-    return Q(breached=True) | Q(state=SlaTarget.State.RUNNING, due_at__lte=now)
+    return Q(breached=True) | (Q(state=SlaTarget.State.RUNNING) & past_due(now))
 
 
 def sla_targets_for_pages() -> QuerySet[SlaTarget]:

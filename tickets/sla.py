@@ -33,6 +33,27 @@ MAX_SEGMENTS = 500
 ALWAYS = Calendar.twenty_four_seven("UTC")  # older segments are merged into one summary line beyond this
 
 
+# --- When a target is past due: the one rule of the clock, the sweep, the queue and the API's filters -------------
+# PRODUCT.md: a target is met when the reply (or resolution) comes at or before its due time. So a target is
+# breached only strictly after it: by counted time, once more than the target is counted; by the wall clock, once
+# now is later than due_at (the instant the counted time reaches the target).
+
+
+def exceeds_target(counted_seconds: float, target_seconds: int | None) -> bool:
+    """The clock's rule: more than the target counted (exactly the target is met)."""
+    return target_seconds is not None and counted_seconds > target_seconds
+
+
+def is_past_due(due_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """The wall clock's rule, for one target or ticket in Python: now is later than its due time."""
+    return due_at is not None and now > due_at
+
+
+def past_due(now: dt.datetime, field: str = "due_at") -> Q:
+    """The same rule as a query condition on a due time column (due_at, or a ticket's next_sla_due_at)."""
+    return Q(**{f"{field}__lt": now})
+
+
 def calendar_from_model(calendar: BusinessCalendar) -> Calendar:
     weekly: dict[int, list[tuple[dt.time, dt.time]]] = {}
     for hours in calendar.opening_hours.all():
@@ -146,12 +167,11 @@ def advance(target: SlaTarget, *, until: dt.datetime, status: str, policy, calen
         for lo, hi in calendar.open_intervals(start, until):
             if lo > cursor:
                 _append_closed(segments, calendar, cursor, lo)
-            seconds = int((hi - lo).total_seconds())
-            if (
-                target.target_seconds is not None
-                and not target.breached
-                and target.elapsed_seconds + seconds > target.target_seconds
-            ):
+            exact = (hi - lo).total_seconds()
+            seconds = int(exact)
+            # The exact time, not the whole seconds counted: a reply a fraction of a second after the due time is
+            # late, as the sweep (is_past_due) sees it.
+            if not target.breached and exceeds_target(target.elapsed_seconds + exact, target.target_seconds):
                 target.breached = True
                 target.due_at = lo + dt.timedelta(seconds=target.target_seconds - target.elapsed_seconds)
             target.elapsed_seconds += seconds
@@ -201,7 +221,7 @@ def sla_stop(ticket: Ticket, metric: str, at: dt.datetime) -> SlaTarget | None:
     target = ticket.sla_targets.filter(metric=metric, state__in=OPEN_STATES).order_by("-cycle").first()
     if target is None:
         return None
-    breached = target.breached or (target.target_seconds is not None and target.elapsed_seconds > target.target_seconds)
+    breached = target.breached or exceeds_target(target.elapsed_seconds, target.target_seconds)
     target.state = SlaTarget.State.BREACHED if breached else SlaTarget.State.MET
     target.breached = breached
     target.stopped_at = at
@@ -252,7 +272,7 @@ def _refresh_target(target: SlaTarget, *, paused: bool, policy, calendar: Calend
             # A shorter target (the ticket moved to another policy) already reached by the time counted:
             # it fell due when it was reached, not at the old policy's due time.
             target.due_at = _reached_at(target)
-            target.breached = target.elapsed_seconds > target.target_seconds
+            target.breached = exceeds_target(target.elapsed_seconds, target.target_seconds)
             fields.append("breached")
     if target.target_seconds is None:
         target.due_at = target.warn_at = None
@@ -374,7 +394,7 @@ def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
         view.segments = list(target.segments)
         if view.state in OPEN_STATES:
             advance(view, until=now, status=ticket.status, policy=policy, calendar=calendar)
-        breached = view.breached or (view.target_seconds is not None and view.elapsed_seconds > view.target_seconds)
+        breached = view.breached or exceeds_target(view.elapsed_seconds, view.target_seconds)
         result.append(
             {
                 "metric": view.metric,
@@ -397,7 +417,7 @@ def sla_explain(ticket: Ticket, now: dt.datetime | None = None) -> list[dict]:
 
 
 def sla_targets_due_for_breach(now: dt.datetime):
-    return SlaTarget.objects.filter(state=SlaTarget.State.RUNNING, due_at__lte=now, breach_notified_at__isnull=True)
+    return SlaTarget.objects.filter(past_due(now), state=SlaTarget.State.RUNNING, breach_notified_at__isnull=True)
 
 
 def sla_targets_due_for_warning(now: dt.datetime):

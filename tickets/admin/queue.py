@@ -44,7 +44,7 @@ from tickets.metrics import UNSOLVED, ticket_metrics
 from tickets.models import SlaTarget, Status, Ticket, TicketAttachment, TicketMessage
 from tickets.selectors import ticket_breached_filter, ticket_scope
 from tickets.services import ticket_change_status, ticket_create, ticket_reply, ticket_update
-from tickets.sla import sla_explain
+from tickets.sla import is_past_due, sla_explain
 
 # Statuses in which an SLA clock can run, i.e. in which Ticket.next_sla_due_at can be set.
 CLOCK_STATUSES = [Status.NEW, Status.OPEN, Status.ON_HOLD]
@@ -211,7 +211,7 @@ class SlaFilter(admin.SimpleListFilter):
             # serve it.
             return queryset.filter(
                 status__in=CLOCK_STATUSES,
-                next_sla_due_at__gt=now,
+                next_sla_due_at__gte=now,  # not past due yet (tickets.sla.is_past_due)
                 next_sla_due_at__lte=now + dt.timedelta(hours=1),
             )
         return queryset
@@ -314,7 +314,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
             return "—"
         now = timezone.now()
         css = "sla-ok"
-        if obj.next_sla_due_at <= now:
+        if is_past_due(obj.next_sla_due_at, now):
             css = "sla-overdue"
         elif obj.next_sla_due_at <= now + dt.timedelta(hours=1):
             css = "sla-soon"

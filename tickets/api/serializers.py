@@ -34,6 +34,7 @@ from tickets.models import (
     TicketMessage,
     TicketStatusChange,
 )
+from tickets.sla import is_past_due
 
 DATETIME = serializers.DateTimeField()
 DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -291,11 +292,7 @@ def current_targets(ticket: Ticket) -> dict[str, SlaTarget]:
 def target_breached(target: SlaTarget, now: dt.datetime) -> bool:
     return bool(
         target.breached
-        or (
-            target.state == SlaTarget.State.RUNNING
-            and target.due_at is not None
-            and target.due_at <= now
-        )
+        or (target.state == SlaTarget.State.RUNNING and is_past_due(target.due_at, now))
     )
 
 
