@@ -14,8 +14,14 @@ pytestmark = BROWSER_MARKS
 PASSWORD = "correct horse battery staple"  # tests/factories.py
 
 
+def sla_state(page, label: str) -> str:
+    """The State cell of one target's row in the ticket page's SLA panel."""
+    row = page.locator("#sla-panel > table > tbody > tr").filter(has_text=label).first
+    return row.locator("> td").nth(5).inner_text().strip()
+
+
 def test_an_agent_signs_in_and_replies_from_the_ticket_page(
-    browser, live_server, settings, smtp_settings, smtp_server, make_staff
+    browser, live_server, settings, smtp_settings, smtp_server, make_staff, standard_policy
 ):
     settings.SITE_URL = live_server.url
     agent = make_staff("support_agent", email="sam@example.com")
@@ -40,13 +46,15 @@ def test_an_agent_signs_in_and_replies_from_the_ticket_page(
     assert row.count() == 1 and f"#{ticket.pk}" in row.inner_text()
     row.get_by_role("link", name="Export fails").click()
     page.wait_for_url(f"**/admin/tickets/ticket/{ticket.pk}/change/")
-    assert "First response" in page.content()
+    assert sla_state(page, "First response") == "running"
 
     page.check('input[name="reply_kind"][value="public"]')
     page.fill('textarea[name="reply_body"]', "Hi Ann, please clear the export cache and try again.")
     page.click('input[name="_continue"]')
     page.wait_for_load_state()
     assert "Reply sent to ann@acme.example." in page.inner_text(".messagelist")
+    # The page the agent lands on shows the first response met (its policy's target: 60 business minutes).
+    assert sla_state(page, "First response").startswith("met")
     page.close()
 
     reply = TicketMessage.objects.get(ticket=ticket, author_user=agent)
