@@ -19,11 +19,13 @@ reaches a real queue.
     Reported: median and p90 latency, requests per second, errors.
 (c) Results over 1,000,000 responses (BENCH_SURVEY_RESPONSES) of one NPS survey spread over two years
     (inserted once with INSERT ... SELECT generate_series, then reused): surveys.results.survey_results for
-    the whole period by month, the last 12 months by week and a tier filter, plus the API endpoint.
-    Reported: median and p90 time and the number of SQL statements.
+    the whole period by month, the last 12 months by week and a tier filter, plus the API endpoint. The same
+    cases run over a second survey of 10,000 responses (BENCH_SURVEY_SMALL_RESPONSES, default 1/100th).
+    Reported: median and p90 time and the number of SQL statements, at both sizes.
 
-Exit status 1 when something is wrong (an email not received, a request that failed, a results query whose
-statement count depends on the data); timings are reported, not judged.
+Exit status 1 when something is wrong (an email not received, a request that failed, a results case whose
+statement count differs between the two data sizes, or between the selector's queries); timings are
+reported, not judged.
 
 Runtime on a 2-core machine: (a) about 4-5 minutes (one worker sends 35-50 emails a second), (b) 25 s, (c)
 30 s, plus about 90 s once to insert the million responses. BENCH_SURVEY_INVITATIONS=2000 gives a quicker
@@ -52,11 +54,15 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 
 INVITATIONS = int(os.environ.get("BENCH_SURVEY_INVITATIONS", "10000"))
 RESPONSES = int(os.environ.get("BENCH_SURVEY_RESPONSES", "1000000"))
+# The same results cases over a survey 100 times smaller: a statement count that differs between the two sizes
+# grows with the data (a query per month, per tier, per row...), and the benchmark fails.
+SMALL_RESPONSES = int(os.environ.get("BENCH_SURVEY_SMALL_RESPONSES", str(max(RESPONSES // 100, 100))))
 LOAD_SECONDS = float(os.environ.get("BENCH_SURVEY_LOAD_SECONDS", "10"))
 LOAD_THREADS = int(os.environ.get("BENCH_SURVEY_LOAD_THREADS", "4"))
 RESULTS_REPETITIONS = int(os.environ.get("BENCH_SURVEY_RESULTS_REPETITIONS", "5"))
 DISPATCH_SURVEY = "Bench: dispatch NPS"
 RESULTS_SURVEY = "Bench: results NPS (1M responses)"
+RESULTS_SURVEY_SMALL = "Bench: results NPS (small)"
 ROOT = base.BASE_DIR
 
 
@@ -521,7 +527,7 @@ FROM surveys_invitation i WHERE i.survey_id = %(survey)s
 """
 
 
-def prepare_results(survey) -> None:
+def prepare_results(survey, count: int) -> None:
     import datetime as dt
 
     from django.db import connection, transaction
@@ -529,16 +535,16 @@ def prepare_results(survey) -> None:
     from surveys.models import Response
 
     existing = Response.objects.filter(survey=survey).count()
-    if existing >= RESPONSES:
+    if existing == count:
         print(f"{existing:,} responses of {survey.name!r} (reused)")
         return
-    print(f"Seeding {RESPONSES:,} responses of {survey.name!r} (once)...")
+    print(f"Seeding {count:,} responses of {survey.name!r} (once)...")
     started = time.perf_counter()
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=730)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM surveys_response WHERE survey_id = %s", [survey.pk])
         cursor.execute("DELETE FROM surveys_invitation WHERE survey_id = %s", [survey.pk])
-        params = {"survey": survey.pk, "count": RESPONSES, "start": start, "span": "727 days"}
+        params = {"survey": survey.pk, "count": count, "start": start, "span": "727 days"}
         cursor.execute(SEED_RESULTS_SQL, params)
         cursor.execute(SEED_RESPONSES_SQL, params)
     with connection.cursor() as cursor:
@@ -547,17 +553,12 @@ def prepare_results(survey) -> None:
     print(f"  done in {time.perf_counter() - started:.0f} s")
 
 
-def bench_results(table: Table, failures: list[str]) -> None:
+def results_cases(survey, api) -> list[tuple[str, object]]:
+    """The results cases over one survey: (label, call). `api`: a test client with an API key, or None."""
     import datetime as dt
-
-    from django.db import connection, reset_queries
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from surveys.results import ResultsQuery, survey_results
 
-    survey = bench_survey(RESULTS_SURVEY)
-    prepare_results(survey)
     today = dt.date.today()
     cases = [
         ("survey_results: 2 years by month", lambda: survey_results(survey=survey, query=ResultsQuery())),
@@ -573,12 +574,7 @@ def bench_results(table: Table, failures: list[str]) -> None:
             lambda: survey_results(survey=survey, query=ResultsQuery(tiers=("enterprise",))),
         ),
     ]
-    api_key = None
-    try:
-        from accounts.services import api_key_create, api_key_revoke
-
-        api_key, raw_key = api_key_create(name="make bench surveys", role="admin", actor=None)
-        api = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    if api is not None:
 
         def api_call():
             response = api.get(f"/api/v1/surveys/{survey.pk}/results/")
@@ -586,38 +582,63 @@ def bench_results(table: Table, failures: list[str]) -> None:
                 raise RuntimeError(f"HTTP {response.status_code}: {response.content[:200]!r}")
             return response.json()
 
-        cases.append((f"GET /api/v1/surveys/{survey.pk}/results/", api_call))
+        cases.append(("GET /api/v1/surveys/<id>/results/", api_call))
+    return cases
+
+
+def bench_results(table: Table, failures: list[str]) -> None:
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    api_key = api = None
+    try:
+        from accounts.services import api_key_create, api_key_revoke
+
+        api_key, raw_key = api_key_create(name="make bench surveys", role="admin", actor=None)
+        api = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     except Exception as exc:
         failures.append(f"results API not measured: {exc!r}")
 
-    statement_counts = {}
-    for label, call in cases:
-        try:
-            result = call()
-            # The test client's request_started signal empties the query log: start the count from empty.
-            reset_queries()
-            with CaptureQueriesContext(connection) as captured:
+    # statement_counts[label][size]: the statements of one call of the case over `size` responses.
+    statement_counts: dict[str, dict[int, int]] = {}
+    for size, name in ((SMALL_RESPONSES, RESULTS_SURVEY_SMALL), (RESPONSES, RESULTS_SURVEY)):
+        survey = bench_survey(name)
+        prepare_results(survey, size)
+        for label, call in results_cases(survey, api):
+            row_label = f"{label} [{size:,}]"
+            try:
+                result = call()
+                # The test client's request_started signal empties the query log: start the count from empty.
+                reset_queries()
+                with CaptureQueriesContext(connection) as captured:
+                    call()
+                statements = len(captured.captured_queries)  # now: the log is a window later requests empty
+            except Exception as exc:
+                table.add(row_label, note=f"error: {type(exc).__name__}: {exc}"[:120])
+                failures.append(f"{row_label}: {exc}")
+                continue
+            samples = []
+            for _ in range(RESULTS_REPETITIONS):
+                started = time.perf_counter()
                 call()
-            statements = len(captured.captured_queries)  # now: the log is a window that later requests empty
-        except Exception as exc:
-            table.add(label, note=f"error: {type(exc).__name__}: {exc}"[:120])
-            failures.append(f"{label}: {exc}")
-            continue
-        samples = []
-        for _ in range(RESULTS_REPETITIONS):
-            started = time.perf_counter()
-            call()
-            samples.append(time.perf_counter() - started)
-        statement_counts[label] = statements
-        responses = result.get("responses", result.get("invitations_answered"))
-        table.add(
-            label,
-            ms(statistics.median(samples)),
-            ms(percentile(samples, 90)),
-            statements,
-            note=f"{responses:,} responses, NPS {result.get('nps')}" if isinstance(responses, int) else "",
-        )
-    selector_counts = {v for k, v in statement_counts.items() if k.startswith("survey_results")}
+                samples.append(time.perf_counter() - started)
+            statement_counts.setdefault(label, {})[size] = statements
+            responses = result.get("responses", result.get("invitations_answered"))
+            table.add(
+                row_label,
+                ms(statistics.median(samples)),
+                ms(percentile(samples, 90)),
+                statements,
+                note=f"{responses:,} responses, NPS {result.get('nps')}" if isinstance(responses, int) else "",
+            )
+    for label, by_size in statement_counts.items():
+        if len(set(by_size.values())) > 1:
+            counts = ", ".join(f"{n} at {size:,} responses" for size, n in sorted(by_size.items()))
+            failures.append(f"results: {label}: the statement count grows with the data ({counts})")
+    selector_counts = {
+        n for label, by_size in statement_counts.items() if label.startswith("survey_results") for n in by_size.values()
+    }
     if len(selector_counts) > 1:
         failures.append(f"results: the statement count changes with the query: {statement_counts}")
     if api_key is not None:
@@ -633,7 +654,7 @@ def main() -> int:
     sent_ids = bench_dispatch(table, failures)
     print(f"(b) the answer page under load: {LOAD_THREADS} clients x {LOAD_SECONDS:.0f} s, GET then POST")
     bench_answer_page(table, failures, sent_ids)
-    print(f"(c) results over {RESPONSES:,} responses, {RESULTS_REPETITIONS} runs per case")
+    print(f"(c) results over {SMALL_RESPONSES:,} and {RESPONSES:,} responses, {RESULTS_REPETITIONS} runs per case")
     bench_results(table, failures)
     print()
     print("Times in ms unless marked s")
@@ -643,7 +664,10 @@ def main() -> int:
         for failure in failures:
             print(f"FAIL: {failure}")
         return 1
-    print("OK: every email received once; no failed request; results in a constant number of statements.")
+    print(
+        "OK: every email received once; no failed request; results in the same number of statements at "
+        f"{SMALL_RESPONSES:,} and {RESPONSES:,} responses."
+    )
     return 0
 
 
