@@ -380,6 +380,21 @@ def test_api_campaign_with_the_broker_down_is_202_and_queued(
     assert api.get(f"{CAMPAIGNS_API}{campaign.pk}/").json()["status"] == "queued"
 
 
+def test_the_same_audience_with_filters_and_values_in_any_order_is_one_campaign(broker, clock, nps, enterprise):
+    """The service's audience is one canonical object (SQLite compared the stored JSON as text, key order and all):
+    every order of the same filters and values finds the campaign already started."""
+    customer_ids = sorted({contact.customer_id for contact in enterprise.values()})
+    stages = ["onboarding", "mature", "adopting"]
+    audience = {"tiers": ["enterprise"], "customers": customer_ids, "lifecycle_stages": stages, "roles": ["champion"]}
+    first, started = broker.run(campaign_start, survey=nps, audience=audience)
+    orders = (["roles", "lifecycle_stages", "customers", "tiers"], ["customers", "tiers", "roles", "lifecycle_stages"])
+    for order in orders:
+        shuffled = {name: list(reversed(audience[name])) for name in order}
+        again, started_again = broker.run(campaign_start, survey=nps, audience=shuffled)
+        assert (started, started_again, again.pk) == (True, False, first.pk)
+    assert Campaign.objects.count() == 1
+
+
 def test_api_campaign_started_twice_is_one_campaign(api, broker, clock, nps, enterprise):
     url = api_url(nps)
     first = broker.run(api.post, path=url, data={"tiers": ["enterprise"]}, format="json", HTTP_IDEMPOTENCY_KEY="w1")
