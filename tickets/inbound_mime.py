@@ -150,3 +150,39 @@ def pg_text(text: str) -> str:
         except UnicodeEncodeError:
             text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def message_bytes(message) -> bytes:
+    """The bytes of a parsed message (an email provider's webhook hands us a parsed message, not its raw bytes).
+    The email package's generator recurses a few frames per nested part and fails near 300 levels, where its
+    parser still succeeds: then the message is written without recursion."""
+    try:
+        return message.as_bytes()
+    except RecursionError:
+        pass
+    out, stack = [], [message]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out.append(item)
+            continue
+        if not item.is_multipart():
+            try:
+                out.append(item.as_bytes())
+            except RecursionError:
+                out.append(b"")
+            continue
+        policy = item.policy
+        sep = policy.linesep.encode()
+        out.append(b"".join(policy.fold_binary(name, value) for name, value in item.raw_items()) + sep)
+        children = item.get_payload()
+        if item.get_content_maintype() == "message":  # message/rfc822: the message itself, no boundary
+            stack.extend(reversed(children))
+            continue
+        boundary = (item.get_boundary() or "=_part").encode()
+        sequence = []
+        for child in children:
+            sequence += [b"--" + boundary + sep, child, sep]
+        sequence.append(b"--" + boundary + b"--" + sep)
+        stack.extend(reversed(sequence))
+    return b"".join(out)

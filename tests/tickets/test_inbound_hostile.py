@@ -249,3 +249,21 @@ def test_attachment_names_are_cleaned_like_staff_uploads(api_client_for, globex,
     response = post(api_client_for("support_agent"), raw)
     assert response.status_code == 202 and response.json()["created"] is True
     assert TicketAttachment.objects.get().filename == stored
+
+
+def test_a_provider_webhook_message_nested_300_deep_is_stored_and_made_a_ticket(globex):
+    """Anymail hands the receiver a parsed message; the email package parses 300 nested multiparts but cannot
+    write them back (RecursionError), which was a 500 to the provider and the message lost."""
+    import email
+    import email.policy
+    from types import SimpleNamespace
+
+    from anymail.signals import inbound
+
+    parsed = email.message_from_bytes(nested(300), policy=email.policy.default)
+    inbound.send(sender=object, event=SimpleNamespace(message=parsed), esp_name="postmark")
+    stored = InboundEmail.objects.get()
+    assert (stored.status, stored.source, stored.created_ticket) == ("processed", "anymail:postmark", True)
+    raw = bytes(stored.raw)
+    assert b"The export fails." in raw and raw.count(b"multipart/mixed") == 300
+    assert TicketAttachment.objects.get().filename == "message.eml"
