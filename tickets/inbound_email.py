@@ -25,8 +25,10 @@ from django.utils import timezone
 
 from crm.models import Contact, Customer
 from crm.services import contact_create, normalize_email
+from tickets.attachments import attachment_name
+from tickets.inbound_mime import MAX_MULTIPARTS, bounded_raw, headers_only, pg_text, structure_note
 from tickets.models import Channel, InboundEmail, Ticket, TicketAttachment, TicketMessage
-from tickets.services import REPLY_MARKER, ticket_create, ticket_customer_message, ticket_surviving
+from tickets.services import MAX_BODY, REPLY_MARKER, ticket_create, ticket_customer_message, ticket_surviving
 
 logger = logging.getLogger(__name__)
 
@@ -44,27 +46,64 @@ QUOTE_HEADERS = [
 FORWARD_RE = re.compile(r"-{5,}\s*Forwarded message\s*-{5,}.*?^From:\s*(?P<from>.+?)$", re.S | re.M | re.I)
 
 
+NOT_AN_EMAIL = "not an RFC 822 message"
+MAX_ATTACHMENTS = 100
+
+
 class NotAnEmail(ValidationError):
     pass
 
 
-def parse(raw: bytes) -> EmailMessage:
+def read_message(raw: bytes) -> tuple[EmailMessage, str]:
+    """The message parsed within bounds (tickets.inbound_mime), and why its MIME structure was not read ("" when
+    it was: then the message has the headers only and an empty plain-text body)."""
     if not raw or not raw.strip():
         raise NotAnEmail("The message is empty.")
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    note = structure_note(raw)
+    if not note:
+        try:
+            message = email.message_from_bytes(bounded_raw(raw), policy=email.policy.default)
+            _walk_bounded(message)
+        except RecursionError:
+            note = f"MIME parts nested deeper than {MAX_MULTIPARTS} levels"
+    if note:
+        message = email.message_from_bytes(headers_only(raw), policy=email.policy.default)
+    _check(message)
+    return message, note
+
+
+def _walk_bounded(message: EmailMessage) -> None:
+    """Raise RecursionError when parts nest deeper than MAX_MULTIPARTS (the email package walks them
+    recursively); iterative, so it cannot overflow itself."""
+    stack = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_MULTIPARTS:
+            raise RecursionError("too deep")
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((child, depth + 1) for child in payload)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return read_message(raw)[0]
+
+
+def _check(message: EmailMessage) -> None:
     if not message.keys() or (not message.get("From") and not message.get("Message-ID")):
         raise NotAnEmail("This is not an RFC 822 message: it has no From or Message-ID header.")
     if message.defects and not message.get("From"):
         raise NotAnEmail(f"This is not an RFC 822 message: {message.defects[0].__class__.__name__}.")
-    return message
 
 
 def _header(message: EmailMessage, name: str) -> str:
+    """The header's decoded value, as text PostgreSQL can store."""
     try:
-        return str(message.get(name, "") or "").strip()
-    except (ValueError, TypeError, IndexError):  # malformed encoded words
+        value = str(message.get(name, "") or "")
+    except (ValueError, TypeError, IndexError, AttributeError):  # malformed encoded words
         raw = message.get_all(name) or [""]
-        return str(raw[0]).strip()
+        value = str(raw[0])
+    return pg_text(value).strip()
 
 
 def _own_addresses() -> set[str]:
@@ -140,7 +179,7 @@ def bodies(message: EmailMessage) -> tuple[str, str]:
     html_part = message.get_body(preferencelist=("html",))
     markup = _decode(html_part) if html_part is not None else ""
     text = _decode(text_part) if text_part is not None else html_to_text(markup)
-    return text.replace("\r\n", "\n"), markup
+    return pg_text(text.replace("\r\n", "\n")), pg_text(markup)
 
 
 # Where mail clients start the quoted history in HTML: Gmail, Apple Mail / Thunderbird blockquotes, Outlook's
@@ -193,16 +232,24 @@ def trim_quoted(text: str) -> str:
 
 
 def attachments(message: EmailMessage):
+    """(name, content type, bytes) of each attachment; the name cleaned as staff uploads' are
+    (tickets.attachments.attachment_name: no directory part, no control characters)."""
     for part in message.iter_attachments():
-        filename = part.get_filename() or "attachment"
+        try:
+            filename = part.get_filename()
+        except (ValueError, TypeError, IndexError, AttributeError):  # malformed encoded words
+            filename = None
+        filename = attachment_name(pg_text(filename or ""))
         payload = part.get_payload(decode=True)
         if payload is None:  # e.g. an attached message/rfc822
             payload = part.as_bytes() if hasattr(part, "as_bytes") else b""
             filename = filename if filename != "attachment" else "forwarded-message.eml"
-        yield filename[:255], part.get_content_type(), payload
+        yield filename, pg_text(part.get_content_type()), payload
 
 
 def _references(message: EmailMessage) -> list[str]:
+    """The message ids the message answers: In-Reply-To, then References (each bounded to the last
+    MAX_REFERENCE_IDS ids by tickets.inbound_mime.bounded_raw)."""
     ids = MSGID_RE.findall(_header(message, "In-Reply-To")) + MSGID_RE.findall(_header(message, "References"))
     return list(dict.fromkeys(ids))
 
@@ -255,10 +302,15 @@ def _forwarded_sender(text: str) -> str | None:
     return normalize_email(parseaddr(match.group("from"))[1]) or None
 
 
-def _store_attachments(message: EmailMessage, ticket_message: TicketMessage) -> list[str]:
+def _store_attachments(message: EmailMessage, ticket_message: TicketMessage, kept: list) -> list[str]:
+    """The message's attachments, then `kept` (what the inbound path keeps whole as files: the full text of a long
+    body, the raw message whose structure was not read); at most MAX_ATTACHMENTS."""
     skipped = []
     limit = settings.TICKETS_ATTACHMENT_MAX_BYTES
-    for filename, content_type, payload in attachments(message):
+    files = [*kept, *attachments(message)]
+    if len(files) > MAX_ATTACHMENTS:
+        skipped.append(f"{len(files) - MAX_ATTACHMENTS} attachment(s) over {MAX_ATTACHMENTS}; kept in the raw email")
+    for filename, content_type, payload in files[:MAX_ATTACHMENTS]:
         if len(payload) > limit:
             skipped.append(f"{filename} ({len(payload)} bytes) is over the {limit}-byte limit; kept in the raw email")
             continue
@@ -268,6 +320,16 @@ def _store_attachments(message: EmailMessage, ticket_message: TicketMessage) -> 
         attachment.file.save("upload", ContentFile(payload), save=False)
         attachment.save()
     return skipped
+
+
+def _bounded_body(text: str, whole: str, kept: list) -> str:
+    """A body a ticket message can hold: over MAX_BODY characters it is cut, and the whole text is kept as the
+    attachment message.txt."""
+    if len(text) <= MAX_BODY:
+        return text
+    kept.append(("message.txt", "text/plain", whole.encode("utf-8")))
+    note = f"\n\n[… cut at {MAX_BODY:,} characters: the whole message is attached as message.txt]"
+    return text[: MAX_BODY - len(note)] + note
 
 
 def inbound_email_receive(*, raw: bytes, source: str = "api") -> InboundEmail:
@@ -292,13 +354,22 @@ def inbound_email_process(*, inbound: InboundEmail, triaged: bool = False) -> In
             inbound.save()
     except Exception as exc:
         inbound.status = InboundEmail.Status.FAILED
-        inbound.error = f"{type(exc).__name__}: {exc}"[:5000]
+        inbound.error = pg_text(f"{type(exc).__name__}: {exc}")[:5000]
         if isinstance(exc, NotAnEmail):
-            inbound.reason = "not an RFC 822 message"
+            inbound.reason = NOT_AN_EMAIL
+            inbound.error = pg_text(" ".join(exc.messages))[:5000]
         else:
             logger.exception("inbound email %s failed", inbound.pk)
         inbound.processed_at = timezone.now()
-        inbound.save()
+        for field in ("message_id", "from_email", "subject", "reason"):
+            setattr(inbound, field, pg_text(getattr(inbound, field)))
+        try:
+            inbound.save()
+        except Exception:  # never leave the row "received" with nothing said
+            logger.exception("inbound email %s: could not record the failure", inbound.pk)
+            InboundEmail.objects.filter(pk=inbound.pk).update(
+                status=inbound.status, error=inbound.error, reason=inbound.reason, processed_at=inbound.processed_at
+            )
     return inbound
 
 
@@ -330,7 +401,8 @@ def _is_duplicate(inbound: InboundEmail, triaged: bool) -> bool:
 
 
 def _process(inbound: InboundEmail, triaged: bool = False) -> None:
-    message = parse(bytes(inbound.raw))
+    raw = bytes(inbound.raw)
+    message, unreadable = read_message(raw)
     sender = normalize_email(parseaddr(_header(message, "From"))[1])
     inbound.message_id = (MSGID_RE.findall(_header(message, "Message-ID")) or [""])[0][:300]
     inbound.from_email = sender[:254]
@@ -342,13 +414,19 @@ def _process(inbound: InboundEmail, triaged: bool = False) -> None:
         _lock_message_id(inbound.message_id)
         if _is_duplicate(inbound, triaged):
             return _finish(inbound, InboundEmail.Status.IGNORED, f"duplicate of {inbound.message_id}")
-    text, markup = bodies(message)
+    kept: list = []
+    if unreadable:
+        text = f"(The structure of this email could not be read: {unreadable}. The original message is attached "
+        text, markup = text + "as message.eml.)", ""
+        kept.append(("message.eml", "message/rfc822", raw))
+    else:
+        text, markup = bodies(message)
     ticket = _thread(message, sender)
     if ticket is not None:
         contact = _contact_for(sender, customer=ticket.customer)
         if contact is None:
             return _finish(inbound, InboundEmail.Status.UNMATCHED, f"{sender} is not a contact of {ticket.customer}")
-        body = trim_quoted(text) or "(empty message)"
+        body = _bounded_body(trim_quoted(text) or "(empty message)", text, kept)
         ticket_message = ticket_customer_message(
             ticket=ticket,
             contact=contact,
@@ -367,14 +445,14 @@ def _process(inbound: InboundEmail, triaged: bool = False) -> None:
             customer=contact.customer,
             requester=contact,
             subject=inbound.subject or "(no subject)",
-            body=text.strip() or "(empty message)",
+            body=_bounded_body(text.strip() or "(empty message)", text, kept),
             body_html=sanitize_html(markup) if markup else "",
             channel=Channel.EMAIL,
             email_message_id=inbound.message_id,
         )
         ticket_message = opened.messages.get()
         inbound.created_ticket = True
-    skipped = _store_attachments(message, ticket_message)
+    skipped = _store_attachments(message, ticket_message, kept)
     inbound.ticket_id, inbound.ticket_message = ticket_message.ticket_id, ticket_message
     _finish(inbound, InboundEmail.Status.PROCESSED, "; ".join(skipped))
 

@@ -38,5 +38,6 @@ def flag_on_escalation(sender, ticket, level, **kwargs):
 def anymail_inbound(sender, event, esp_name, **kwargs):
     """An email provider's inbound webhook: the raw message goes through the same path as every other."""
     from tickets.inbound_email import inbound_email_receive
+    from tickets.inbound_mime import message_bytes
 
-    inbound_email_receive(raw=event.message.as_bytes(), source=f"anymail:{esp_name}"[:50])
+    inbound_email_receive(raw=message_bytes(event.message), source=f"anymail:{esp_name}"[:50])

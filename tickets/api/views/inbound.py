@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from crm.api.errors import ERROR_401, ERROR_403, ErrorDetailSerializer
 from crm.api.views import ApiViewSet
 from tickets.api.serializers import InboundEmailFailedSerializer, InboundEmailResultSerializer
-from tickets.inbound_email import NotAnEmail, inbound_email_receive, parse
+from tickets.inbound_email import NOT_AN_EMAIL, inbound_email_receive
 from tickets.models import InboundEmail, Ticket
 
 
@@ -50,6 +50,30 @@ class RawEmailParser(BaseParser):
 
 class OctetStreamParser(RawEmailParser):
     media_type = "application/octet-stream"
+
+
+def chunked_body(request) -> bytes:
+    """The body of a request sent without Content-Length (Transfer-Encoding: chunked), read from the WSGI stream
+    up to the size limit. Django reads such a body as empty: it only trusts a stream without a length when the
+    server says it ends (`wsgi.input_terminated`, set by gunicorn; the development server does not support
+    chunked bodies)."""
+    meta = request.META
+    if meta.get("CONTENT_LENGTH") or not meta.get("wsgi.input_terminated") or "wsgi.input" not in meta:
+        return b""
+    media_type = (request.content_type or "").split(";")[0].strip().lower()
+    if media_type not in {parser.media_type for parser in InboundEmailViewSet.parser_classes}:
+        raise exceptions.UnsupportedMediaType(media_type)
+    limit, chunks, size = inbound_max_bytes(), [], 0
+    stream = meta["wsgi.input"]
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise PayloadTooLarge(f"The message is over the limit of {limit} bytes.")
+    return b"".join(chunks)
 
 
 @extend_schema(tags=["inbound email"])
@@ -107,17 +131,17 @@ class InboundEmailViewSet(ApiViewSet):
     def create(self, request, *args, **kwargs):
         data = request.data
         raw = bytes(data) if isinstance(data, bytes | bytearray) else b""
+        raw = raw or chunked_body(request)
         inbound = inbound_email_receive(raw=raw, source="api")
         if inbound.status == InboundEmail.Status.FAILED:
-            try:
-                parse(raw)
-                detail = inbound.error or "The message could not be processed; it is kept for a retry."
-                code = status.HTTP_202_ACCEPTED
-            except NotAnEmail as exc:
-                detail = " ".join(exc.messages)
-                code = status.HTTP_400_BAD_REQUEST
-            if code == status.HTTP_400_BAD_REQUEST:
-                return Response({"id": inbound.pk, "status": "failed", "detail": detail}, status=code)
+            # The outcome is read from the stored row: the raw message is never parsed again here.
+            if inbound.reason == NOT_AN_EMAIL:
+                detail = inbound.error or NOT_AN_EMAIL
+                return Response(
+                    {"id": inbound.pk, "status": "failed", "detail": detail}, status=status.HTTP_400_BAD_REQUEST
+                )
+            detail = inbound.error or "The message could not be processed; it is kept for a retry."
+            code = status.HTTP_202_ACCEPTED
             return Response(
                 {
                     "id": inbound.pk,
