@@ -13,6 +13,7 @@ import hashlib
 import html
 import logging
 import re
+import string
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
@@ -43,11 +44,19 @@ QUOTE_HEADERS = [
     re.compile(r"^_{10,}\s*$"),
     re.compile(r"^From:\s.+$"),
 ]
-FORWARD_RE = re.compile(r"-{5,}\s*Forwarded message\s*-{5,}.*?^From:\s*(?P<from>.+?)$", re.S | re.M | re.I)
+# Every pattern below runs on text a stranger wrote, up to the size cap: each is linear (a run of dashes is
+# matched from its start only; the From line is looked for near the marker).
+FORWARD_MARK_RE = re.compile(r"(?<!-)-{5,}+[ \t]*Forwarded message[ \t]*-{5,}", re.I)
+FORWARD_FROM_RE = re.compile(r"^From:\s*(?P<from>.+?)$", re.M | re.I)
+FORWARD_FROM_WITHIN = 5_000
+DROPPED_TAGS = ("script", "style", "head")
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+QUOTE_WORDS = ("wrote", "écrit", "schrieb")
 
 
 NOT_AN_EMAIL = "not an RFC 822 message"
 MAX_ATTACHMENTS = 100
+MAX_HTML = 1_000_000
 
 
 class NotAnEmail(ValidationError):
@@ -161,8 +170,19 @@ def _decode(part) -> str:
             return payload.decode("latin-1", "replace")
 
 
+def _drop_blocks(markup: str) -> str:
+    """Without its <script>, <style> and <head> elements (one never closed stays). Linear: each tag is removed
+    only up to its last closing tag, so every opening tag looked at has a closing tag after it."""
+    for tag in DROPPED_TAGS:
+        end = markup.translate(ASCII_LOWER).rfind(f"</{tag}>")  # same length as markup, unlike str.lower()
+        if end != -1:
+            end += len(tag) + 3
+            markup = re.sub(rf"(?is)<{tag}\b.*?</{tag}>", "", markup[:end]) + markup[end:]
+    return markup
+
+
 def html_to_text(markup: str) -> str:
-    markup = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", markup)
+    markup = _drop_blocks(markup)
     markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>|</h\d>", "\n", markup)
     text = html.unescape(nh3.clean(markup, tags=set())).replace("\xa0", " ")
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
@@ -172,29 +192,36 @@ def sanitize_html(markup: str) -> str:
     return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
 
 
-def bodies(message: EmailMessage) -> tuple[str, str]:
+def bodies(message: EmailMessage, kept: list | None = None) -> tuple[str, str]:
     """(text, raw html) of the message; text derived from the HTML when there is no text part. The HTML must go
-    through sanitize_html() before it is stored."""
+    through sanitize_html() before it is stored. HTML over MAX_HTML characters is cut before it is read (its
+    sanitizer and the text derived from it cost about 1 s per 4 MB) and, with `kept`, kept whole as the attachment
+    message.html."""
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
-    markup = _decode(html_part) if html_part is not None else ""
+    markup = pg_text(_decode(html_part)) if html_part is not None else ""
+    if len(markup) > MAX_HTML:
+        if kept is not None:
+            kept.append(("message.html", "text/html", markup.encode("utf-8")))
+        markup = markup[:MAX_HTML]
     text = _decode(text_part) if text_part is not None else html_to_text(markup)
-    return pg_text(text.replace("\r\n", "\n")), pg_text(markup)
+    return pg_text(text.replace("\r\n", "\n")), markup
 
 
 # Where mail clients start the quoted history in HTML: Gmail, Apple Mail / Thunderbird blockquotes, Outlook's
 # reply header, Yahoo, our own reply marker.
 HTML_QUOTE_STARTS = re.compile(
-    r'<div[^>]*class="[^"]*gmail_quote'
+    r'<div[^>]{0,1000}class="[^"]{0,500}gmail_quote'
     r"|<blockquote"
-    r'|<div[^>]*id="(?:divRplyFwdMsg|appendonsend|mail-editor-reference-message-container)"'
-    r'|<hr[^>]*id="stopSpelling"'
-    r'|<div[^>]*class="[^"]*(?:moz-cite-prefix|yahoo_quoted)'
+    r'|<div[^>]{0,1000}id="(?:divRplyFwdMsg|appendonsend|mail-editor-reference-message-container)"'
+    r'|<hr[^>]{0,1000}id="stopSpelling"'
+    r'|<div[^>]{0,1000}class="[^"]{0,500}(?:moz-cite-prefix|yahoo_quoted)'
     r"|" + re.escape(REPLY_MARKER),
     re.I,
 )
 
 
+ATTRIBUTION_WITHIN = 2_000
 ATTRIBUTION_AT_END = re.compile(
     r"(?is)(<div[^>]*>)?\s*(On|Le|Am)\b[^<]{0,300}(wrote|a écrit|schrieb)[^<]{0,100}:?\s*(<br\s*/?>)?\s*(</div>)?\s*$"
 )
@@ -205,7 +232,9 @@ def trim_quoted_html(markup: str) -> str:
     match = HTML_QUOTE_STARTS.search(markup)
     if match is None:
         return markup
-    head = ATTRIBUTION_AT_END.sub("", markup[: match.start()])  # "On ... wrote:" just before the quote
+    head = markup[: match.start()]
+    # "On ... wrote:" just before the quote (looked for at the end only: the pattern is anchored there).
+    head = head[:-ATTRIBUTION_WITHIN] + ATTRIBUTION_AT_END.sub("", head[-ATTRIBUTION_WITHIN:])
     return head if html_to_text(head) else markup
 
 
@@ -221,6 +250,8 @@ def trim_quoted(text: str) -> str:
         windows = (
             [" ".join(lines[i : i + n]) for n in (1, 2, 3)] if line.strip()[:3] in ("On ", "Le ", "Am ") else [line]
         )
+        if len(windows) > 1 and not any(word in windows[-1] for word in QUOTE_WORDS):
+            continue  # an "On ..." line with no "wrote:" within three lines is not a quote header
         if any(p.match(w) for p in QUOTE_HEADERS for w in windows):
             cut = i
             break
@@ -296,7 +327,8 @@ def _contact_for(sender: str, customer: Customer | None = None) -> Contact | Non
 
 
 def _forwarded_sender(text: str) -> str | None:
-    match = FORWARD_RE.search(text)
+    mark = FORWARD_MARK_RE.search(text)
+    match = FORWARD_FROM_RE.search(text, mark.end(), mark.end() + FORWARD_FROM_WITHIN) if mark else None
     if not match:
         return None
     return normalize_email(parseaddr(match.group("from"))[1]) or None
@@ -420,7 +452,7 @@ def _process(inbound: InboundEmail, triaged: bool = False) -> None:
         text, markup = text + "as message.eml.)", ""
         kept.append(("message.eml", "message/rfc822", raw))
     else:
-        text, markup = bodies(message)
+        text, markup = bodies(message, kept)
     ticket = _thread(message, sender)
     if ticket is not None:
         contact = _contact_for(sender, customer=ticket.customer)

@@ -267,3 +267,33 @@ def test_a_provider_webhook_message_nested_300_deep_is_stored_and_made_a_ticket(
     raw = bytes(stored.raw)
     assert b"The export fails." in raw and raw.count(b"multipart/mixed") == 300
     assert TicketAttachment.objects.get().filename == "message.eml"
+
+
+HOSTILE_BODIES = {
+    # Each took from tens of seconds to minutes before (patterns that rescan the rest of the text at every match).
+    "unclosed <script> tags": ("text/html", "<script>" * 100_000),
+    "unclosed <head tags": ("text/html", "<head " * 200_000),
+    "an attribution search before a quote": ("text/html", "On a " * 200_000 + "<blockquote>old</blockquote>"),
+    "<div without > before a quote": ("text/html", "<div " * 200_000 + "<blockquote>old</blockquote>"),
+    "'On' lines without 'wrote'": ("text/plain", "On x\r\n" * 200_000),
+    "forward markers without a From line": ("text/plain", "----- Forwarded message -----\r\n" * 100_000),
+    "one run of dashes": ("text/plain", "-" * 3_000_000),
+    "a 4 MB HTML body of line breaks": ("text/html", "<br>" * 1_000_000),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_BODIES))
+def test_hostile_bodies_are_processed_in_bounded_time(globex, make_staff, case):
+    """As the staff member who forwards customers' mail (the forward markers are read for staff only)."""
+    from tickets.inbound_email import inbound_email_receive
+
+    contact_create(customer=globex[0], email="agent@globex.example")
+    make_staff("support_agent", email="agent@globex.example")
+    content_type, body = HOSTILE_BODIES[case]
+    raw = message(sender="agent@globex.example", content_type=f"{content_type}; charset=utf-8", body=body)
+    start = time.monotonic()
+    inbound = inbound_email_receive(raw=raw)
+    seconds = time.monotonic() - start
+    print(f"{case}: processed in {seconds:.3f} s")
+    assert (inbound.status, inbound.created_ticket) == ("processed", True), inbound.error
+    assert seconds < 3.0  # generous (the slowest is ~0.5 s here) for a shared test machine
