@@ -409,3 +409,28 @@ def test_customer_page_shows_the_latest_nps_ces_and_csat(client, csm, nps):
     assert "9 (promoter)" not in panel  # not the latest NPS any more
     assert "6 (happy)" in panel
     assert f"{RESPONSES}?customer={customer.pk}" in content
+
+
+def test_survey_admin_pages_have_no_inline_script(client, csm, nps):
+    """The Content-Security-Policy allows no inline script: the survey admin's own pages load theirs as static
+    files (the campaign page's double-click guard is surveys/campaign.js) and use no on* attributes."""
+    import re
+
+    answered(nps, 9)
+    pages = [
+        SURVEYS,
+        reverse("admin:surveys_survey_add"),
+        reverse("admin:surveys_survey_change", args=[nps.pk]),
+        campaign_url(nps),
+        results_url(nps),
+        INVITATIONS,
+        RESPONSES,
+    ]
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200, url
+        html = page.content.decode()
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert " src=" in tag or 'type="application/json"' in tag, (url, tag)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), url
+    assert 'src="/static/surveys/campaign.js"' in client.get(campaign_url(nps)).content.decode()

@@ -144,7 +144,7 @@ def test_invitation_email_as_received(
     assert f'value="{chosen}" checked'.encode() in page.content
     assert survey.question.encode() in page.content
     assert not Response.objects.exists()
-    answered = client.post(url, {"score": str(chosen)}, HTTP_USER_AGENT="Mozilla/5.0 (test)")
+    answered = client.post(url, {"human": "button", "score": str(chosen)}, HTTP_USER_AGENT="Mozilla/5.0 (test)")
     assert answered.status_code == 200
     response = Response.objects.get()
     assert (response.invitation_id, response.score, response.user_agent) == (
@@ -222,7 +222,7 @@ def test_reminder_for_a_silent_contact_never_for_one_who_answered(
         invite(survey, silent),
         invite(survey, answering, key="campaign:2"),
     )
-    client.post(f"/s/{tokens.token_for(answered_invitation.token_nonce)}/", {"score": "9"})
+    client.post(f"/s/{tokens.token_for(answered_invitation.token_nonce)}/", {"human": "button", "score": "9"})
     assert Invitation.objects.get(pk=answered_invitation.pk).status == "answered"
 
     assert invitation_remind(invitation_id=answered_invitation.pk) is None
@@ -241,7 +241,7 @@ def test_reminder_for_a_silent_contact_never_for_one_who_answered(
     token = tokens.token_for(silent_invitation.token_nonce)
     urls = [word for word in received.text.split() if word.startswith("http")]
     assert score_links(urls, token) == list(range(0, 11))
-    assert client.post(local(urls[7]), {"score": "7"}).status_code == 200
+    assert client.post(local(urls[7]), {"human": "button", "score": "7"}).status_code == 200
     assert Response.objects.get(invitation=silent_invitation).score == 7
 
 
