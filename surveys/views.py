@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from surveys import link_scan
+from surveys import link_scan, wording
 from surveys.models import Invitation, band
 from surveys.services import CHANGE_WINDOW, InvitationGone, invitation_by_token, survey_answer
 
@@ -29,8 +29,8 @@ def _gone(request, status: int, title: str, message: str):
 
 def _follow_up(survey, score) -> str:
     if score is not None and band(survey.kind, score) in ("detractor", "unhappy") and survey.follow_up_unhappy:
-        return survey.follow_up_unhappy
-    return survey.follow_up_question
+        return wording.fill(survey.follow_up_unhappy)
+    return wording.fill(survey.follow_up_question)
 
 
 # The secret token in the URL is the proof (a forged cross-site POST would need it); no CSRF cookie, so a
@@ -114,6 +114,7 @@ def answer(request, token: str):
             confirm = link_scan.looks_scanned(invitation=invitation)
     context = {
         "survey": survey,
+        "question": wording.fill(survey.question),
         "company": settings.COMPANY_NAME,
         "scale": list(survey.scale),
         "choices": [(s, _follow_up(survey, s)) for s in survey.scale],  # the question follows the score
