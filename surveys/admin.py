@@ -17,11 +17,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from crm.admin import EMAIL_ADDRESS, CustomerFilter, ReadOnlyAdminMixin, copy_saved, register_customer_panel
 from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
+from surveys import wording
 from surveys.campaigns import campaign_audience_count
 from surveys.models import DEFAULT_QUESTIONS, Campaign, Invitation, Kind, Response, Survey
 from surveys.results import INTERVALS, ResultsQuery, results_responses, survey_results
@@ -85,8 +87,11 @@ class SurveyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "question" in self.fields:
             self.fields["question"].required = False
-            example = escape(DEFAULT_QUESTIONS[Kind.NPS].format(company=settings.COMPANY_NAME))
-            self.fields["question"].help_text = f"Empty: the standard question of the kind, e.g. “{example}”"
+            example = escape(DEFAULT_QUESTIONS[Kind.NPS])
+            self.fields["question"].help_text = (
+                f"Empty: the standard question of the kind, e.g. “{example}”. {{company}} is filled in with "
+                f"“{escape(settings.COMPANY_NAME)}” wherever the question is shown; no other placeholder is allowed."
+            )
 
 
 @admin.register(Survey)
@@ -99,7 +104,7 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     actions = ("send_campaign",)
     change_form_template = "admin/surveys/survey/change_form.html"
     fieldsets = (
-        (None, {"fields": ("name", "kind", "question", "is_active")}),
+        (None, {"fields": ("name", "kind", "question", "shown_to_contacts", "is_active")}),
         (
             "Follow-up",
             {"fields": ("follow_up_question", "follow_up_unhappy", "on_unhappy", "thank_promoters")},
@@ -116,7 +121,17 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        return ("kind",) if obj is not None else ()
+        return ("kind", "shown_to_contacts") if obj is not None else ("shown_to_contacts",)
+
+    @admin.display(description="As contacts see it")
+    def shown_to_contacts(self, obj):
+        """The question and follow-ups with {company} filled in (surveys.wording), as the email and page show them."""
+        if obj is None or obj.pk is None:
+            return "Shown once the survey is saved."
+        lines = [wording.fill(obj.question), wording.fill(obj.follow_up_question)]
+        if obj.follow_up_unhappy:
+            lines.append(f"{wording.fill(obj.follow_up_unhappy)} (unhappy answers)")
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.display(description="Triggers")
     def sent_by(self, obj):

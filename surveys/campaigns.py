@@ -11,16 +11,19 @@ surveys.scheduling.campaign_start -> `surveys.send_campaign` -> the dispatch sca
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from crm.models import Contact
 from surveys.models import Invitation, Survey
 from surveys.selectors import invitation_list
 from surveys.services import invitation_create, invitation_dispatch
+
+logger = logging.getLogger(__name__)
 
 MAX_CONTACTS_PER_REQUEST = 100  # each is dispatched in the request (about 20 ms each)
 
@@ -65,20 +68,39 @@ def invitations_send(
         shown = ", ".join(str(pk) for pk in missing[:20]) + (" …" if len(missing) > 20 else "")
         raise ValidationError({"contacts": f"Unknown contact id{'s' if len(missing) > 1 else ''}: {shown}."})
 
-    created = 0
-    invitation_ids = []
-    with transaction.atomic():
-        for pk in ids:
-            invitation, new = invitation_create(
-                survey=survey, contact=contacts[pk], trigger=trigger, trigger_key=trigger_key, actor=actor
-            )
-            invitation_ids.append(invitation.pk)
-            created += new
+    def create_all() -> tuple[dict[int, int], int]:
+        # In ascending contact id order whatever order the caller gave: two concurrent requests for the same
+        # contacts then wait on each other's unique-index entries in one order and never deadlock.
+        by_contact, created = {}, 0
+        with transaction.atomic():
+            for pk in sorted(ids):
+                invitation, new = invitation_create(
+                    survey=survey, contact=contacts[pk], trigger=trigger, trigger_key=trigger_key, actor=actor
+                )
+                by_contact[pk] = invitation.pk
+                created += new
+        return by_contact, created
+
+    try:
+        by_contact, created = create_all()
+    except OperationalError as exc:
+        # A deadlock with another writer that locks in another order (PostgreSQL aborted this transaction):
+        # retry once, unless a caller's transaction was aborted with it.
+        if not _is_deadlock(exc) or transaction.get_connection().in_atomic_block:
+            raise
+        logger.warning("invitations_send: deadlock on survey %s, retrying once", survey.pk)
+        by_contact, created = create_all()
     now = timezone.now()
-    for pk in invitation_ids:
+    for pk in sorted(by_contact.values()):
         invitation_dispatch(invitation_id=pk, now=now)  # a no-op for invitations already dispatched
+    invitation_ids = [by_contact[pk] for pk in ids]
     rows = invitation_list().in_bulk(invitation_ids)
     return SendOutcome(invitations=[rows[pk] for pk in invitation_ids], created=created)
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    """PostgreSQL's deadlock_detected (SQLSTATE 40P01, psycopg.errors.DeadlockDetected)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
 
 
 # --- Campaigns to an audience (started from the admin; surveys.scheduling does the sending) ----------------

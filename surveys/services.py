@@ -17,7 +17,7 @@ from crm.models import Contact, LedgerEntry, OutboundEmail
 from crm.outbound_email import email_queue, register_personalizer
 from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
-from surveys import tokens
+from surveys import tokens, wording
 from surveys.models import DEFAULT_QUESTIONS, Invitation, Kind, Response, Survey
 
 logger = logging.getLogger(__name__)
@@ -34,12 +34,21 @@ def survey_create(*, name: str, kind: str, question: str = "", actor=None, **opt
     survey = Survey(
         name=(name or "").strip(),
         kind=kind,
-        question=(question or "").strip() or DEFAULT_QUESTIONS[kind].format(company=settings.COMPANY_NAME),
+        question=(question or "").strip() or DEFAULT_QUESTIONS[kind],
         **options,
     )
+    _check_wording(survey)
     survey.full_clean()
     survey.save()
     return survey
+
+
+def _check_wording(survey: Survey) -> None:
+    """A question may name the company as {company} (filled in wherever it is shown); any other placeholder
+    would reach customers as typed, so it is refused, naming the field."""
+    errors = wording.placeholder_errors(**{field: getattr(survey, field) for field in wording.TEXT_FIELDS})
+    if errors:
+        raise ValidationError(errors)
 
 
 SURVEY_UPDATABLE = {
@@ -74,7 +83,8 @@ def survey_update(*, survey: Survey, actor=None, **changes) -> Survey:
             value = value.strip()
         setattr(survey, name, value)
     if not survey.question:
-        survey.question = DEFAULT_QUESTIONS[survey.kind].format(company=settings.COMPANY_NAME)
+        survey.question = DEFAULT_QUESTIONS[survey.kind]
+    _check_wording(survey)
     survey.full_clean()
     survey.save()
     return survey
@@ -133,6 +143,7 @@ def _render_invitation(invitation: Invitation, *, reminder: bool) -> tuple[str, 
     placeholder = tokens.PLACEHOLDER
     context = {
         "survey": survey,
+        "question": wording.fill(survey.question),
         "contact": invitation.contact,
         "company": settings.COMPANY_NAME,
         "reminder": reminder,
@@ -141,7 +152,7 @@ def _render_invitation(invitation: Invitation, *, reminder: bool) -> tuple[str, 
         "high_label": {"nps": "Extremely likely", "ces": "Strongly agree", "csat": "Very satisfied"}[survey.kind],
         "unsubscribe_url": unsubscribe_url(invitation.contact),
     }
-    subject = f"{'Reminder: ' if reminder else ''}{survey.question}"
+    subject = f"{'Reminder: ' if reminder else ''}{context['question']}"
     if len(subject) > 120:
         subject = f"{'Reminder: ' if reminder else ''}A quick question from {settings.COMPANY_NAME}"
     return (

@@ -1,5 +1,6 @@
 """The public answer page. GET (what a mail scanner does) never records anything; POST records the score.
-In a browser the page POSTs the clicked score as soon as it is shown, so a person still answers in one click;
+In a browser the page POSTs the clicked score after the person's first input (a mouse move, a touch, a key), so
+a person still answers in one click while a scanner that runs the page records nothing (surveys.link_scan);
 without JavaScript the form's submit button does it."""
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from surveys import link_scan, wording
 from surveys.models import Invitation, band
 from surveys.services import CHANGE_WINDOW, InvitationGone, invitation_by_token, survey_answer
 
@@ -27,8 +29,8 @@ def _gone(request, status: int, title: str, message: str):
 
 def _follow_up(survey, score) -> str:
     if score is not None and band(survey.kind, score) in ("detractor", "unhappy") and survey.follow_up_unhappy:
-        return survey.follow_up_unhappy
-    return survey.follow_up_question
+        return wording.fill(survey.follow_up_unhappy)
+    return wording.fill(survey.follow_up_question)
 
 
 # The secret token in the URL is the proof (a forged cross-site POST would need it); no CSRF cookie, so a
@@ -51,7 +53,30 @@ def answer(request, token: str):
     selected = response.score if response else None
     comment = response.comment if response else ""
     is_fetch = request.headers.get("X-Requested-With") == "fetch"
-    if request.method == "POST":
+    confirm = False
+    status = None
+    # A record needs the person's input (or a button press); an answer that can no longer change is a 403 below.
+    waiting = (
+        link_scan.human_proof(invitation=invitation, signal=request.POST.get("human"))
+        if (request.method == "POST" and editable)
+        else None
+    )
+    if waiting is not None:
+        if is_fetch:
+            message = (
+                "Please confirm your answer: press Confirm."
+                if waiting == "confirm"
+                else "Your answer is not saved yet: press Submit."
+            )
+            return JsonResponse({"detail": message, "confirm": waiting == "confirm"}, status=409)
+        confirm, status = True, 409
+        try:
+            posted = int(request.POST.get("score", ""))
+        except ValueError:
+            posted = None
+        selected = posted if posted in survey.scale else selected
+        comment = request.POST.get("comment", comment)
+    if request.method == "POST" and status is None:
         try:
             response, _ = survey_answer(
                 invitation=invitation,
@@ -77,7 +102,7 @@ def answer(request, token: str):
                     {"score": response.score, "band": response.band, "follow_up": _follow_up(survey, response.score)}
                 )
             selected, comment, status = response.score, response.comment, 200
-    else:
+    elif request.method != "POST":
         status = 200
         try:
             clicked = int(request.GET.get("score", ""))
@@ -85,8 +110,11 @@ def answer(request, token: str):
             clicked = None
         if clicked is not None and clicked in survey.scale and editable:
             selected = clicked
+            link_scan.link_opened(invitation=invitation, score=clicked)
+            confirm = link_scan.looks_scanned(invitation=invitation)
     context = {
         "survey": survey,
+        "question": wording.fill(survey.question),
         "company": settings.COMPANY_NAME,
         "scale": list(survey.scale),
         "choices": [(s, _follow_up(survey, s)) for s in survey.scale],  # the question follows the score
@@ -99,10 +127,13 @@ def answer(request, token: str):
         "follow_up": _follow_up(survey, selected),
         "low_label": LABELS[survey.kind][0],
         "high_label": LABELS[survey.kind][1],
-        # Record the clicked score by script only on a GET that carries one and differs from what is stored.
-        "autosubmit": request.method == "GET"
+        # Record the clicked score by script (after the person's first input) only on a GET that carries one
+        # and differs from what is stored.
+        "autosubmit": request.method in ("GET", "HEAD")
         and editable
         and selected is not None
         and (response is None or response.score != selected),
+        # Several scores of this invitation opened within seconds (a scanner?): the person confirms by button.
+        "confirm": confirm,
     }
     return render(request, "surveys/answer.html", context, status=status)

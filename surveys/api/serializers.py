@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from crm.api.serializers import InputSerializer, OutputSerializer, StaffEmailField
 from crm.models import ContactRole, LifecycleStage, Tier
+from surveys import wording
 from surveys.campaigns import MAX_CONTACTS_PER_REQUEST
 from surveys.models import Campaign, Invitation, Kind, Response, Survey
 from surveys.results import INTERVALS
@@ -29,7 +30,8 @@ class SurveyInputSerializer(InputSerializer):
         max_length=300,
         allow_blank=True,
         required=False,
-        help_text="Empty or left out: the kind's standard question with the company's name.",
+        help_text="Empty or left out: the kind's standard question with the company's name. `{company}` is "
+        "filled in with the company's name wherever the question is shown; any other placeholder is a 400.",
     )
     follow_up_question = serializers.CharField(
         max_length=300, required=False, help_text="Asked after the score, to everyone."
@@ -79,7 +81,18 @@ class SurveyUpdateInputSerializer(SurveyInputSerializer):
     name = serializers.CharField(max_length=150, required=False)
 
 
+class FilledText(serializers.CharField):
+    """A survey text as contacts see it: {company} filled in (surveys.wording)."""
+
+    def to_representation(self, value):
+        return wording.fill(value)
+
+
 class SurveySerializer(OutputSerializer):
+    question = FilledText(read_only=True, help_text="As contacts see it: the {company} placeholder is filled in.")
+    follow_up_question = FilledText(read_only=True)
+    follow_up_unhappy = FilledText(read_only=True)
+
     class Meta:
         model = Survey
         fields = [

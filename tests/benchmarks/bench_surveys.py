@@ -469,7 +469,7 @@ def bench_answer_page(table: Table, failures: list[str], invitation_ids: list[in
                 token = fresh.popleft()
             except IndexError:
                 return None
-            body = urllib.parse.urlencode({"score": rng.randrange(11)}).encode()
+            body = urllib.parse.urlencode({"score": rng.randrange(11), "human": "button"}).encode()
             return urllib.request.Request(  # noqa: S310
                 f"{base_url}{token}/",
                 data=body,

@@ -98,8 +98,11 @@ def test_add_a_survey_through_the_service_with_the_default_question(client, csm,
     response = client.post(reverse("admin:surveys_survey_add"), survey_form())
     assert response.status_code == 302, response.context["adminform"].form.errors
     survey = Survey.objects.get()
-    assert survey.question == f"{settings.COMPANY_NAME} made it easy for me to handle my issue."
+    # Stored with its placeholder, so the question follows COMPANY_NAME; shown filled in.
+    assert survey.question == "{company} made it easy for me to handle my issue."
     assert (survey.name, survey.kind, survey.expiry_days) == ("Onboarding CES", "ces", 30)
+    change = client.get(reverse("admin:surveys_survey_change", args=[survey.pk])).content.decode()
+    assert f"{settings.COMPANY_NAME} made it easy for me to handle my issue." in change
 
 
 def test_edit_a_survey_but_not_its_kind(client, csm, nps):
@@ -409,3 +412,42 @@ def test_customer_page_shows_the_latest_nps_ces_and_csat(client, csm, nps):
     assert "9 (promoter)" not in panel  # not the latest NPS any more
     assert "6 (happy)" in panel
     assert f"{RESPONSES}?customer={customer.pk}" in content
+
+
+def test_survey_admin_pages_have_no_inline_script(client, csm, nps):
+    """The Content-Security-Policy allows no inline script: the survey admin's own pages load theirs as static
+    files (the campaign page's double-click guard is surveys/campaign.js) and use no on* attributes."""
+    import re
+
+    answered(nps, 9)
+    pages = [
+        SURVEYS,
+        reverse("admin:surveys_survey_add"),
+        reverse("admin:surveys_survey_change", args=[nps.pk]),
+        campaign_url(nps),
+        results_url(nps),
+        INVITATIONS,
+        RESPONSES,
+    ]
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200, url
+        html = page.content.decode()
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert " src=" in tag or 'type="application/json"' in tag, (url, tag)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), url
+    assert 'src="/static/surveys/campaign.js"' in client.get(campaign_url(nps)).content.decode()
+
+
+def test_an_unknown_placeholder_is_a_form_error_and_the_known_one_is_shown_filled_in(client, csm, nps, settings):
+    settings.COMPANY_NAME = "Initech"
+    change = reverse("admin:surveys_survey_change", args=[nps.pk])
+    typo = client.post(change, survey_form(name="Quarterly NPS", kind=None, question="Would you recommend {compny}?"))
+    assert typo.status_code == 200
+    assert "Unknown placeholder {compny}" in str(typo.context["adminform"].form.errors["question"])
+    nps.refresh_from_db()
+    assert "{compny}" not in nps.question
+    saved = client.post(change, survey_form(name="Quarterly NPS", kind=None, question="Would you recommend {company}?"))
+    assert saved.status_code == 302
+    page = client.get(change).content.decode()
+    assert "Would you recommend Initech?" in page  # the "As contacts see it" preview

@@ -54,7 +54,7 @@ def test_get_shows_the_clicked_score_selected_and_records_nothing(nps_link, clie
     html = page.content.decode()
     assert html.count('type="radio"') == 11 and html.count(" checked") == 1
     assert 'value="4" checked' in html
-    assert invitation.survey.question in html
+    assert "How likely are you to recommend Acme Software to a friend or colleague?" in html
     assert "0 = Not at all likely" in html and "10 = Extremely likely" in html
     assert "Acme Software" in html and "Quarterly NPS" in html
     assert (
@@ -62,7 +62,7 @@ def test_get_shows_the_clicked_score_selected_and_records_nothing(nps_link, clie
     )  # 4 is a detractor's score: the follow-up question asks what to do better
     assert 'id="submit"' in html  # the visible button for browsers without JavaScript, and a hint to press it
     assert "Your answer is not sent yet: press Submit below." in html
-    assert "fetch(" in html  # and the script that records the clicked score in a real browser
+    assert "data-autosubmit" in html and "surveys/answer.js" in html  # the script records after human input
     assert page["Cache-Control"].startswith("max-age=0") and "no-store" in page["Cache-Control"]
     assert client.head(f"{url}?score=4").status_code == 200
     assert nothing_recorded(invitation)
@@ -84,7 +84,7 @@ def test_each_kind_has_its_scale(contact_factory, client, kind, scale, low, high
     assert f"{scale[0]} = {low}" in html and f"{scale[-1]} = {high}" in html
     # A score outside this scale (0 for CES/CSAT) selects nothing and asks the script to record nothing.
     outside = client.get(f"{url}?score=0").content.decode()
-    assert " checked" not in outside and "fetch(" not in outside
+    assert " checked" not in outside and "data-autosubmit" not in outside
 
 
 @pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_post_records_with_user_agent_and_seconds_since_send(contact_factory, cl
     invitation, url = invite(contact_factory(), sent_at=timezone.now() - dt.timedelta(hours=1))
     answered = client.post(
         url,
-        {"score": "9", "autosubmit": "1", "comment": ""},
+        {"score": "9", "autosubmit": "1", "comment": "", "human": "pointermove"},
         HTTP_USER_AGENT="Mozilla/5.0 (iPhone)",
         HTTP_X_REQUESTED_WITH="fetch",
     )
@@ -105,20 +105,20 @@ def test_post_records_with_user_agent_and_seconds_since_send(contact_factory, cl
     assert invitation.status == "answered"
     assert TimelineEvent.objects.filter(customer=invitation.customer, kind="survey.answered").count() == 1
     # A detractor is asked the unhappy follow-up question.
-    detractor = client.post(url, {"score": "2"}, HTTP_X_REQUESTED_WITH="fetch")
+    detractor = client.post(url, {"human": "pointermove", "score": "2"}, HTTP_X_REQUESTED_WITH="fetch")
     assert detractor.json()["follow_up"] == UNHAPPY
 
 
 @pytest.mark.django_db
 def test_without_javascript_the_form_records_then_asks_the_follow_up(nps_link, client):
     _, url = nps_link
-    page = client.post(url, {"score": "3", "comment": ""})
+    page = client.post(url, {"human": "button", "score": "3", "comment": ""})
     assert page.status_code == 200
     html = page.content.decode()
     assert "Thank you! Your answer (3) is saved." in html
     assert follow_up(html) == UNHAPPY and 'name="comment"' in html and 'value="3" checked' in html
-    assert "fetch(" not in html  # nothing left to record by script
-    commented = client.post(url, {"score": "3", "comment": "  Onboarding took weeks.  "})
+    assert "data-autosubmit" not in html  # nothing left to record by script
+    commented = client.post(url, {"human": "button", "score": "3", "comment": "  Onboarding took weeks.  "})
     assert "Thank you! Your answer (3) and your comment are saved." in commented.content.decode()
     response = Response.objects.get()
     assert (response.score, response.comment) == (3, "Onboarding took weeks.")
@@ -130,15 +130,15 @@ def test_without_javascript_the_form_records_then_asks_the_follow_up(nps_link, c
 @pytest.mark.django_db
 def test_the_answer_can_change_for_7_days_then_is_read_only(nps_link, client):
     _, url = nps_link
-    client.post(url, {"score": "6", "comment": "Slow support"})
+    client.post(url, {"human": "button", "score": "6", "comment": "Slow support"})
     # Clicking another score in the email within the window selects it; only the page's POST changes it.
     page = client.get(f"{url}?score=8").content.decode()
-    assert 'value="8" checked' in page and "fetch(" in page
+    assert 'value="8" checked' in page and "data-autosubmit" in page
     assert Response.objects.get().score == 6
-    assert client.post(url, {"score": "8"}).status_code == 200
+    assert client.post(url, {"human": "button", "score": "8"}).status_code == 200
     response = Response.objects.get()
     assert (response.score, response.comment) == (8, "Slow support")  # a POST without a comment keeps it
-    client.post(url, {"score": "8", "comment": "Better now"})
+    client.post(url, {"human": "button", "score": "8", "comment": "Better now"})
     assert Response.objects.get().comment == "Better now"
 
     Response.objects.update(answered_at=timezone.now() - dt.timedelta(days=7, minutes=1))
@@ -147,8 +147,8 @@ def test_the_answer_can_change_for_7_days_then_is_read_only(nps_link, client):
     assert late_page.status_code == 200
     assert "can no longer be changed" in html and "<form" not in html and "<script" not in html
     assert "Better now" in html
-    assert client.post(url, {"score": "1", "comment": "x"}).status_code == 403
-    refused = client.post(url, {"score": "1"}, HTTP_X_REQUESTED_WITH="fetch")
+    assert client.post(url, {"human": "pointermove", "score": "1", "comment": "x"}).status_code == 403
+    refused = client.post(url, {"human": "pointermove", "score": "1"}, HTTP_X_REQUESTED_WITH="fetch")
     assert refused.status_code == 403 and refused.json() == {
         "detail": "This answer can no longer be changed."
     }
@@ -160,7 +160,7 @@ def test_the_answer_can_change_for_7_days_then_is_read_only(nps_link, client):
 def test_one_response_per_invitation_enforced_by_the_database(nps_link, client):
     invitation, url = nps_link
     for score in ("1", "5", "10"):
-        client.post(url, {"score": score})
+        client.post(url, {"human": "button", "score": score})
     assert Response.objects.filter(invitation=invitation).count() == 1
     first = Response.objects.get()
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -181,7 +181,7 @@ def test_posting_needs_no_cookie_or_csrf_token(nps_link):
     """The token in the URL is the proof: a browser that blocks cookies can still answer."""
     _, url = nps_link
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post(url, {"score": "7"}).status_code == 200
+    assert strict.post(url, {"human": "button", "score": "7"}).status_code == 200
     assert Response.objects.get().score == 7
 
 
@@ -208,8 +208,8 @@ def test_unknown_tampered_and_expired_links(nps_link, client, contact_factory):
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     for page in (
         client.get(f"{url}?score=5"),
-        client.post(url, {"score": "5"}),
-        client.post(url, {"score": "5"}, HTTP_X_REQUESTED_WITH="fetch"),
+        client.post(url, {"human": "pointermove", "score": "5"}),
+        client.post(url, {"human": "pointermove", "score": "5"}, HTTP_X_REQUESTED_WITH="fetch"),
     ):
         assert page.status_code == 410 and b"This survey has closed" in page.content
     assert nothing_recorded(invitation)
@@ -218,7 +218,7 @@ def test_unknown_tampered_and_expired_links(nps_link, client, contact_factory):
     suppressed, suppressed_url = invite(invitation.contact, kind="csat", key="campaign:2")
     assert suppressed.status == "suppressed"
     assert client.get(f"{suppressed_url}?score=5").status_code == 410
-    assert client.post(suppressed_url, {"score": "5"}).status_code == 410
+    assert client.post(suppressed_url, {"human": "button", "score": "5"}).status_code == 410
     assert not Response.objects.exists()
 
 
@@ -240,10 +240,10 @@ def test_unknown_tampered_and_expired_links(nps_link, client, contact_factory):
 )
 def test_bad_scores_are_a_clear_400(nps_link, client, data):
     invitation, url = nps_link
-    page = client.post(url, data)
+    page = client.post(url, {**data, "human": "button"})
     assert page.status_code == 400
     assert b"Choose a score from 0 to 10." in page.content and b'role="alert"' in page.content
-    fetched = client.post(url, data, HTTP_X_REQUESTED_WITH="fetch")
+    fetched = client.post(url, {**data, "human": "pointermove"}, HTTP_X_REQUESTED_WITH="fetch")
     assert fetched.status_code == 400
     assert fetched.json() == {"errors": {"score": ["Choose a score from 0 to 10."]}}
     assert nothing_recorded(invitation)
@@ -252,14 +252,16 @@ def test_bad_scores_are_a_clear_400(nps_link, client, data):
 @pytest.mark.django_db
 def test_bad_comments_are_a_clear_400_and_keep_what_was_typed(nps_link, client):
     invitation, url = nps_link
-    long = client.post(url, {"score": "5", "comment": "é" * 5001})
+    long = client.post(url, {"human": "button", "score": "5", "comment": "é" * 5001})
     assert long.status_code == 400 and b"Please keep your comment under 5000 characters." in long.content
     assert ("é" * 5001).encode() in long.content  # not lost: the person can shorten it
-    nul = client.post(url, {"score": "5", "comment": "a\x00b"})
+    nul = client.post(url, {"human": "button", "score": "5", "comment": "a\x00b"})
     assert nul.status_code == 400 and b"Null characters are not allowed." in nul.content
     assert nothing_recorded(invitation)
     # The longest allowed comment and a user agent with odd bytes are fine.
-    ok = client.post(url, {"score": "5", "comment": "é" * 5000}, HTTP_USER_AGENT="Bot\x00/1.0" + "x" * 600)
+    ok = client.post(
+        url, {"human": "button", "score": "5", "comment": "é" * 5000}, HTTP_USER_AGENT="Bot\x00/1.0" + "x" * 600
+    )
     assert ok.status_code == 200
     response = Response.objects.get()
     assert (
@@ -288,7 +290,7 @@ def test_odd_links_show_the_page_with_nothing_selected_or_recorded(nps_link, cli
     invitation, url = nps_link
     page = client.get(url + query)
     assert page.status_code == 200
-    assert b" checked" not in page.content and b"fetch(" not in page.content
+    assert b" checked" not in page.content and b"data-autosubmit" not in page.content
     assert nothing_recorded(invitation)
 
 
@@ -301,3 +303,56 @@ def test_other_methods_are_405(nps_link, client, method):
         == 405
     )
     assert nothing_recorded(invitation)
+
+
+@pytest.mark.django_db
+def test_a_record_without_human_input_is_refused_and_records_nothing(nps_link, client):
+    """What a scanner's script (or any program) could POST without a person's input: 409, nothing stored."""
+    invitation, url = nps_link
+    client.get(f"{url}?score=9")
+    fetched = client.post(url, {"score": "9", "autosubmit": "1"}, HTTP_X_REQUESTED_WITH="fetch")
+    assert fetched.status_code == 409
+    assert fetched.json() == {"detail": "Your answer is not saved yet: press Submit.", "confirm": False}
+    faked = client.post(url, {"score": "9", "human": "onload"}, HTTP_X_REQUESTED_WITH="fetch")
+    assert faked.status_code == 409
+    page = client.post(url, {"score": "9", "comment": "typed"})
+    assert page.status_code == 409
+    html = page.content.decode()
+    assert "Please confirm your answer (9): press Confirm below." in html and 'value="9" checked' in html
+    assert '<button type="submit" id="submit" name="human" value="button">Confirm</button>' in html
+    assert ">typed</textarea>" in html
+    assert nothing_recorded(invitation)
+    # The person's input (as the page's script reports it) records the score.
+    recorded = client.post(url, {"score": "9", "human": "pointermove"}, HTTP_X_REQUESTED_WITH="fetch")
+    assert recorded.status_code == 200 and Response.objects.get().score == 9
+
+
+@pytest.mark.django_db
+def test_several_scores_opened_within_seconds_ask_the_person_to_confirm(nps_link, client):
+    """A scanner opens every score link of the email within seconds: the page then asks for a button press, and a
+    script's record, even after (simulated) input, is refused until then."""
+    invitation, url = nps_link
+    first = client.get(f"{url}?score=0").content.decode()
+    assert "data-autosubmit" in first and "press Confirm" not in first  # one link: one click records
+    for score in range(1, 11):
+        page = client.get(f"{url}?score={score}").content.decode()
+        assert "data-autosubmit" not in page
+        assert f"Please confirm your answer ({score}): press Confirm below." in page
+        assert ">Confirm</button>" in page
+    for signal in ("pointermove", "pointerdown", "touchstart", "keydown", "change"):
+        refused = client.post(url, {"score": "10", "human": signal}, HTTP_X_REQUESTED_WITH="fetch")
+        assert refused.status_code == 409 and refused.json()["confirm"] is True
+    assert nothing_recorded(invitation)
+    # The person presses Confirm: recorded.
+    confirmed = client.post(url, {"score": "7", "human": "button"})
+    assert confirmed.status_code == 200 and "Thank you! Your answer (7) is saved." in confirmed.content.decode()
+    assert Response.objects.get().score == 7
+
+
+@pytest.mark.django_db
+def test_the_page_has_no_inline_script(nps_link, client):
+    """The Content-Security-Policy allows no inline script: the page's script is a static file."""
+    _, url = nps_link
+    for html in (client.get(f"{url}?score=5").content.decode(), client.get(url).content.decode()):
+        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/surveys/answer.js" defer>']
+        assert not re.search(r"\son[a-z]+=", html)

@@ -553,3 +553,30 @@ def test_schema_lists_the_survey_endpoints_with_their_errors(client):
         props
     )
     assert "/api/v1/survey-responses/" in paths and "/api/v1/survey-invitations/" in paths
+
+
+def test_the_company_placeholder_is_filled_in_and_an_unknown_one_is_a_400(api, settings):
+    settings.COMPANY_NAME = "Initech"
+    payload = {"name": "Relationship", "kind": "nps", "question": "Would you recommend {company}?"}
+    created = api.post(SURVEYS, payload, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["question"] == "Would you recommend Initech?"
+    survey = Survey.objects.get()
+    assert survey.question == "Would you recommend {company}?"  # stored as typed: follows COMPANY_NAME
+    assert api.get(survey_url(survey.pk)).json()["question"] == "Would you recommend Initech?"
+
+    for field, text in [
+        ("question", "Would you recommend {compny}?"),
+        ("follow_up_question", "What does {company_name} do well?"),
+        ("follow_up_unhappy", "Sorry, {first_name}."),
+        ("question", "Would you recommend {company?"),
+    ]:
+        refused = api.patch(survey_url(survey.pk), {field: text}, format="json")
+        assert refused.status_code == 400, (field, text)
+        assert field in refused.json(), refused.json()
+        assert "placeholder" in str(refused.json()[field])
+    new = api.post(SURVEYS, {"name": "Typo", "kind": "csat", "question": "How was {compny}?"}, format="json")
+    assert new.status_code == 400 and "question" in new.json()
+    assert "{compny}" in str(new.json()["question"])
+    survey.refresh_from_db()
+    assert survey.question == "Would you recommend {company}?" and Survey.objects.count() == 1

@@ -49,7 +49,10 @@ def test_invitation_email_carries_one_link_per_score_and_no_token_is_stored(
     # The POST the page makes records it, with the user agent and the time since sending.
     with django_capture_on_commit_callbacks(execute=True):
         answered = client.post(
-            f"/s/{token}/", {"score": "3"}, HTTP_USER_AGENT="Mozilla/5.0", HTTP_X_REQUESTED_WITH="fetch"
+            f"/s/{token}/",
+            {"human": "pointermove", "score": "3"},  # the page's script, after the person's first input
+            HTTP_USER_AGENT="Mozilla/5.0",
+            HTTP_X_REQUESTED_WITH="fetch",
         )
     assert answered.status_code == 200 and answered.json()["band"] == "detractor"
     response = Response.objects.get()
@@ -67,13 +70,13 @@ def test_detractor_task_once_and_comment_can_change_within_7_days(nps, contact_f
     from surveys import tokens
 
     token = tokens.token_for(invitation.token_nonce)
-    client.post(f"/s/{token}/", {"score": "2"})
-    client.post(f"/s/{token}/", {"score": "1", "comment": "Too slow"})
+    client.post(f"/s/{token}/", {"human": "button", "score": "2"})
+    client.post(f"/s/{token}/", {"human": "button", "score": "1", "comment": "Too slow"})
     assert Task.objects.filter(customer=contact.customer).count() == 1
     response = Response.objects.get()
     assert (response.score, response.comment) == (1, "Too slow")
     Response.objects.update(answered_at=timezone.now() - dt.timedelta(days=8))
-    late = client.post(f"/s/{token}/", {"score": "10"})
+    late = client.post(f"/s/{token}/", {"human": "button", "score": "10"})
     assert late.status_code == 403 and Response.objects.get().score == 1
 
 
@@ -89,13 +92,13 @@ def test_a_closed_follow_up_is_not_made_again_by_a_changed_answer_or_a_second_de
     from surveys import tokens
 
     token = tokens.token_for(invitation.token_nonce)
-    client.post(f"/s/{token}/", {"score": "2"})
+    client.post(f"/s/{token}/", {"human": "button", "score": "2"})
     task = Task.objects.get(customer=contact.customer)
     task_close(task=task, status="done")
     response = Response.objects.get()
     loop_close(response_id=response.pk)  # the on-commit callback delivered again
-    client.post(f"/s/{token}/", {"score": "8"})  # a passive now...
-    client.post(f"/s/{token}/", {"score": "3", "comment": "Still slow"})  # ...and a detractor again
+    client.post(f"/s/{token}/", {"human": "button", "score": "8"})  # a passive now...
+    client.post(f"/s/{token}/", {"human": "button", "score": "3", "comment": "Still slow"})  # ...and a detractor again
     assert list(Task.objects.filter(customer=contact.customer).values_list("status", flat=True)) == ["done"]
 
 
@@ -106,15 +109,15 @@ def test_bad_tokens_and_scores(nps, contact_factory, client):
 
     token = tokens.token_for(invitation.token_nonce)
     assert client.get("/s/not-a-real-token/?score=5").status_code == 404
-    assert client.post("/s/not-a-real-token/", {"score": "5"}).status_code == 404
-    bad = client.post(f"/s/{token}/", {"score": "11"})
+    assert client.post("/s/not-a-real-token/", {"human": "button", "score": "5"}).status_code == 404
+    bad = client.post(f"/s/{token}/", {"human": "button", "score": "11"})
     assert bad.status_code == 400 and b"Choose a score from 0 to 10" in bad.content
-    long = client.post(f"/s/{token}/", {"score": "5", "comment": "x" * 5001})
+    long = client.post(f"/s/{token}/", {"human": "button", "score": "5", "comment": "x" * 5001})
     assert long.status_code == 400
     assert Response.objects.count() == 0
     Invitation.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert client.get(f"/s/{token}/?score=5").status_code == 410
-    assert client.post(f"/s/{token}/", {"score": "5"}).status_code == 410
+    assert client.post(f"/s/{token}/", {"human": "button", "score": "5"}).status_code == 410
     assert Response.objects.count() == 0
 
 
@@ -168,7 +171,7 @@ def test_links_work_after_the_secret_key_is_rotated(nps, contact_factory, client
     invitation.refresh_from_db()
     assert (invitation.token_hash == old_hash) is keep_old_key
     assert client.get(f"/s/{token}/?score={score}").status_code == 200
-    assert client.post(f"/s/{token}/", {"score": score}).status_code == 200
+    assert client.post(f"/s/{token}/", {"human": "button", "score": score}).status_code == 200
     assert Response.objects.get(invitation=invitation).score == int(score)
     # An unsubscribe link signed under the old key still works while the old key is kept.
     assert client.get(f"/u/unsubscribe/{old_unsubscribe}/").status_code == (200 if keep_old_key else 404)

@@ -54,7 +54,7 @@ def test_a_comment_saved_after_the_one_click_score_reaches_the_open_task_and_the
     url = answer_url(invitation)
 
     # The page records the clicked score by script as soon as it is shown: the task is made without a comment.
-    assert client.post(url, {"score": "2"}, HTTP_X_REQUESTED_WITH="fetch").status_code == 200
+    assert client.post(url, {"human": "pointermove", "score": "2"}, HTTP_X_REQUESTED_WITH="fetch").status_code == 200
     response = Response.objects.get()
     assert loop_worker == [response.pk]  # closed in a worker
     task = Task.objects.get(customer=contact.customer)
@@ -62,7 +62,7 @@ def test_a_comment_saved_after_the_one_click_score_reaches_the_open_task_and_the
     assert task.priority == "high"
 
     # Then the person writes why and saves: the CSM's task and the timeline say it.
-    assert client.post(url, {"score": "2", "comment": "The import kept failing."}).status_code == 200
+    assert client.post(url, {"human": "button", "score": "2", "comment": "The import kept failing."}).status_code == 200
     task = Task.objects.get(customer=contact.customer)
     assert task.reason.endswith(': 2 "The import kept failing."')
     events = follow_up_events(contact.customer)
@@ -72,7 +72,7 @@ def test_a_comment_saved_after_the_one_click_score_reaches_the_open_task_and_the
     assert TimelineEvent.objects.filter(kind="task.updated", source_id=str(task.pk)).count() == 1
 
     # The same answer saved again, or its task delivered again, changes nothing.
-    client.post(url, {"score": "2", "comment": "The import kept failing."})
+    client.post(url, {"human": "button", "score": "2", "comment": "The import kept failing."})
     loop_close(response_id=response.pk)
     assert len(follow_up_events(contact.customer)) == 2
     assert Task.objects.filter(customer=contact.customer).count() == 1
@@ -85,23 +85,23 @@ def test_a_changed_score_is_on_the_open_task_and_a_new_unhappy_score_makes_one(
     contact = contact_factory(email="bo@globex.example")
     invitation = dispatch(nps, contact)
     url = answer_url(invitation)
-    client.post(url, {"score": "3", "comment": "Slow support"})
-    client.post(url, {"score": "9"})  # thought better of it
+    client.post(url, {"human": "button", "score": "3", "comment": "Slow support"})
+    client.post(url, {"human": "button", "score": "9"})  # thought better of it
     task = Task.objects.get(customer=contact.customer)
     assert task.status == "open" and task.priority == "normal"
     assert task.reason == (
         f'Changed NPS answer from bo@globex.example (invitation {invitation.pk}): now 9 (promoter) "Slow support"'
     )
-    client.post(url, {"score": "1"})  # ...and worse again
+    client.post(url, {"human": "button", "score": "1"})  # ...and worse again
     task = Task.objects.get(customer=contact.customer)
     assert task.priority == "high" and task.reason.startswith("Detractor NPS answer from bo@globex.example")
 
     # Happy first, then unhappy: a follow-up is made at the change.
     other = contact_factory(email="cy@initech.example")
     second = dispatch(nps, other, key="campaign:2")
-    client.post(answer_url(second), {"score": "10"})
+    client.post(answer_url(second), {"human": "button", "score": "10"})
     assert not Task.objects.filter(customer=other.customer).exists()
-    client.post(answer_url(second), {"score": "4", "comment": "Changed my mind"})
+    client.post(answer_url(second), {"human": "button", "score": "4", "comment": "Changed my mind"})
     task = Task.objects.get(customer=other.customer)
     assert task.reason.endswith(': 4 "Changed my mind"')
 
@@ -114,9 +114,9 @@ def test_a_comment_on_a_done_task_is_on_the_timeline_and_the_task_stays_done(
 
     contact = contact_factory()
     invitation = dispatch(nps, contact)
-    client.post(answer_url(invitation), {"score": "0"})
+    client.post(answer_url(invitation), {"human": "button", "score": "0"})
     task = task_close(task=Task.objects.get(customer=contact.customer), status="done")
-    client.post(answer_url(invitation), {"score": "0", "comment": "Still waiting"})
+    client.post(answer_url(invitation), {"human": "button", "score": "0", "comment": "Still waiting"})
     task.refresh_from_db()
     assert task.status == "done" and "Still waiting" not in task.reason
     kind, payload = follow_up_events(contact.customer)[-1]
@@ -139,7 +139,7 @@ def test_ticket_mode_opens_one_ticket_and_the_later_comment_is_the_contacts_mess
     contact = contact_factory()
     invitation = dispatch(survey, contact)
     url = answer_url(invitation)
-    client.post(url, {"score": "1"}, HTTP_X_REQUESTED_WITH="fetch")
+    client.post(url, {"human": "pointermove", "score": "1"}, HTTP_X_REQUESTED_WITH="fetch")
     ticket = Ticket.objects.get(customer=contact.customer)
     assert (ticket.requester, ticket.priority, ticket.tags) == (contact, "high", ["survey-follow-up"])
     assert ticket.subject == f"Survey follow-up: CSAT 1 (invitation {invitation.pk})"
@@ -150,13 +150,14 @@ def test_ticket_mode_opens_one_ticket_and_the_later_comment_is_the_contacts_mess
     # An agent renames the ticket: the follow-up is still found by its link, not by its subject.
     Ticket.objects.filter(pk=ticket.pk).update(subject="Customer unhappy with onboarding")
     loop_close(response_id=Response.objects.get().pk)
-    client.post(url, {"score": "1", "comment": "Nobody answered my emails."})
+    client.post(url, {"human": "button", "score": "1", "comment": "Nobody answered my emails."})
     assert Ticket.objects.filter(customer=contact.customer).count() == 1
     messages = list(ticket.messages.order_by("created_at", "id").values_list("author_contact", "body_text"))
     assert len(messages) == 2
     assert messages[1] == (contact.pk, "Nobody answered my emails.")
     assert follow_up_events(contact.customer)[-1][1]["comment"] == "Nobody answered my emails."
-    client.post(url, {"score": "1", "comment": "Nobody answered my emails."})  # saved again: no second message
+    # Saved again: no second message.
+    client.post(url, {"human": "button", "score": "1", "comment": "Nobody answered my emails."})
     assert ticket.messages.count() == 2
 
 
@@ -226,9 +227,9 @@ def test_the_answer_is_saved_when_closing_the_loop_fails_and_the_sweep_makes_the
 
     monkeypatch.setattr(close_loop, "delay", broker_down)
     monkeypatch.setattr(loop, "loop_close", failing)
-    fetch = client.post(answer_url(invitation), {"score": "2"}, HTTP_X_REQUESTED_WITH="fetch")
+    fetch = client.post(answer_url(invitation), {"human": "pointermove", "score": "2"}, HTTP_X_REQUESTED_WITH="fetch")
     assert fetch.status_code == 200 and fetch.json()["band"] == "detractor"
-    page = client.post(answer_url(invitation), {"score": "2", "comment": "Too slow"})
+    page = client.post(answer_url(invitation), {"human": "button", "score": "2", "comment": "Too slow"})
     assert page.status_code == 200 and b"Too slow" in page.content
     response = Response.objects.get()
     assert (response.score, response.comment) == (2, "Too slow")
@@ -352,7 +353,7 @@ def test_seconds_after_send_counts_from_the_email_answered_not_from_queueing(nps
     OutboundEmail.objects.filter(pk=invitation.email_id).update(sent_at=queued + dt.timedelta(hours=1))
     invitation_remind(invitation_id=invitation.pk, now=now - dt.timedelta(seconds=30))
     send_email(OutboundEmail.objects.get(kind="survey_reminder").pk)
-    assert client.post(answer_url(invitation), {"score": "8"}).status_code == 200
+    assert client.post(answer_url(invitation), {"human": "button", "score": "8"}).status_code == 200
     assert Response.objects.get().seconds_after_send < 60  # the reminder's link, seconds after it arrived
 
     other = contact_factory()

@@ -333,7 +333,7 @@ def test_expiry_closes_unanswered_invitations_once_and_their_links_answer_410(
     assert statuses(open_one, answered, fresh) == ["expired", "answered", "sent"]
     token = tokens.token_for(Invitation.objects.get(pk=open_one.pk).token_nonce)
     assert client.get(f"/s/{token}/?score=9").status_code == 410
-    assert client.post(f"/s/{token}/", {"score": "9"}).status_code == 410
+    assert client.post(f"/s/{token}/", {"human": "button", "score": "9"}).status_code == 410
     assert not Response.objects.filter(invitation=open_one).exists()
 
 
