@@ -1,6 +1,7 @@
 """Project middleware."""
 
 from django.middleware import common
+from django.urls import is_valid_path
 
 from config.health import healthz
 
@@ -27,6 +28,17 @@ class CommonMiddleware(common.CommonMiddleware):
     HTTP clients follow a 301 with a GET, so `POST /api/v1/customers` would quietly become a read of the list
     (200, nothing created). Without the slash a write gets a 404 instead, whose JSON under /api/ names the URL
     to use (config.urls.page_not_found)."""
+
+    def process_request(self, request):
+        """Also: a path under /api/ that no route matches answers the API's JSON 404 here, before URL resolution,
+        so it is the same with DEBUG on (`make run`), where Django would show its HTML technical 404 page."""
+        response = super().process_request(request)
+        if response is None and request.path_info.startswith("/api/"):
+            if not is_valid_path(request.path_info, getattr(request, "urlconf", None)):
+                from config.urls import page_not_found
+
+                return page_not_found(request, None)
+        return response
 
     def should_redirect_with_slash(self, request):
         return request.method in ("GET", "HEAD", "OPTIONS") and super().should_redirect_with_slash(request)
