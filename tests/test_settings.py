@@ -10,14 +10,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PROBE = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'backend': s.EMAIL_BACKEND, 'path': getattr(s, 'EMAIL_FILE_PATH', ''), "
-    "'host': s.EMAIL_HOST, 'port': s.EMAIL_PORT, 'by_kind': s.LEDGER_SURVEY_MIN_DAYS_BY_KIND, "
-    "'site_url': s.SITE_URL, 'csrf_origins': s.CSRF_TRUSTED_ORIGINS}))"
+    "'host': s.EMAIL_HOST, 'port': s.EMAIL_PORT, 'by_kind': s.LEDGER_SURVEY_MIN_DAYS_BY_KIND}))"
 )
 
 
 def read_settings(**environ: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "LEDGER_"))
-           and k not in ("PORT", "SITE_URL", "DJANGO_CSRF_TRUSTED_ORIGINS")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "LEDGER_"))}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.local", **environ)
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True
@@ -44,12 +42,26 @@ def test_survey_spacing_is_configurable_for_every_kind():
     assert got["by_kind"] == {"nps": 90, "ces": 60, "csat": 14}
 
 
-def test_under_make_run_site_url_follows_port_unless_set():
-    # `PORT=8100 make run` (the Makefile exports PORT): survey and unsubscribe links must not say :8000.
-    got = read_settings(PORT="8100")
-    assert got["site_url"] == "http://127.0.0.1:8100"
-    assert got["csrf_origins"] == ["http://127.0.0.1:8100"]
-    assert read_settings()["site_url"] == "http://127.0.0.1:8000"
-    # An explicit SITE_URL (a tunnel, a proxy) wins over PORT.
-    got = read_settings(PORT="8100", SITE_URL="https://crm.example.com/")
-    assert got["site_url"] == "https://crm.example.com"
+
+def test_under_make_run_every_process_gets_site_url_on_the_web_port_unless_set(tmp_path):
+    """`PORT=8100 make run` runs config.devrun -p 8100: survey and unsubscribe links (written by the worker, which
+    honcho gives PORT=8200) must say :8100, not :8000; an explicit SITE_URL wins."""
+    procfile = tmp_path / "Procfile"
+    probe = "import json, os, django; django.setup(); from django.conf import settings as s; "
+    probe += "print(json.dumps([os.environ['PORT'], s.SITE_URL, s.CSRF_TRUSTED_ORIGINS])); import time; time.sleep(3)"
+    procfile.write_text(f"web: {sys.executable} -c \"{probe}\"\nworker: {sys.executable} -c \"{probe}\"\n")
+
+    def run(**environ: str) -> list:
+        env = {k: v for k, v in os.environ.items() if k not in ("PORT", "SITE_URL", "DJANGO_CSRF_TRUSTED_ORIGINS")}
+        env.update(DJANGO_SETTINGS_MODULE="config.settings.local", STOP_GRACE_SECONDS="2", **environ)
+        out = subprocess.run(
+            [sys.executable, "-m", "config.devrun", "-f", str(procfile), "-p", "8100"],
+            cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+        ).stdout
+        return sorted(json.loads(line.split("| ", 1)[1]) for line in out.splitlines() if '| ["' in line)
+
+    assert run() == [
+        ["8100", "http://127.0.0.1:8100", ["http://127.0.0.1:8100"]],
+        ["8200", "http://127.0.0.1:8100", ["http://127.0.0.1:8100"]],
+    ]
+    assert [got[1] for got in run(SITE_URL="https://crm.example.com/")] == ["https://crm.example.com"] * 2
