@@ -2,6 +2,7 @@
 
 from django.middleware import common
 from django.urls import is_valid_path
+from django.utils import timezone
 
 from config.health import healthz
 
@@ -42,3 +43,25 @@ class CommonMiddleware(common.CommonMiddleware):
 
     def should_redirect_with_slash(self, request):
         return request.method in ("GET", "HEAD", "OPTIONS") and super().should_redirect_with_slash(request)
+
+
+class TimeZoneMiddleware:
+    """Pages show times in the signed-in user's time zone (accounts.User.time_zone; empty: settings.TIME_ZONE).
+    The API is left alone: its date-times are ISO 8601 in UTC whoever asks."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            not request.path_info.startswith("/api/")
+            and user is not None
+            and user.is_authenticated
+            and getattr(user, "time_zone", "")
+        ):
+            timezone.activate(user.zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

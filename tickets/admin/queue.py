@@ -480,7 +480,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
                     "message": message,
                     "author": message.author_user or message.author_contact or "system",
                     "from_staff": message.from_staff,
-                    "at": _local(message.created_at, tz),
+                    "at": _local(message.created_at),  # the viewer's time zone, labelled
                     "attachments": [
                         {
                             "name": a.filename,
