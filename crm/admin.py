@@ -505,11 +505,15 @@ class ContactAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportEx
 
 @admin.register(TimelineEvent)
 class TimelineEventAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "customer", "kind", "summary", "actor")
+    list_display = ("occurred_at", "customer_local_time", "customer", "kind", "summary", "actor")
     list_select_related = ("customer", "actor")
     list_filter = (CustomerFilter,)
     sortable_by = ()
     fields = ("customer", "occurred_at", "kind", "summary", "actor", "source_type", "source_id", "payload")
+
+    @admin.display(description="Customer's local time")
+    def customer_local_time(self, obj):
+        return _local(obj.occurred_at, _customer_zone(obj.customer))
 
     def get_ordering(self, request):
         # One customer's feed: latest first by time, on crm_timeline_latest_idx. The whole table: by id

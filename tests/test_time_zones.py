@@ -59,6 +59,11 @@ def test_the_customer_page_shows_the_timeline_in_the_viewers_zone_and_the_custom
     body = text(client.get(reverse("admin:crm_customer_change", args=[customer.pk])))
     assert "Jan. 15, 2026, 5:40 p.m. CET Jan. 15, 2026, 10:10 p.m. IST note.added Kick-off call" in body
     assert "Customer's local time (Asia/Kolkata)" in body
+    # The full timeline: each event in the viewer's zone and in the customer's.
+    full = reverse("admin:crm_timelineevent_changelist") + f"?customer={customer.pk}"
+    assert "Jan. 15, 2026, 5:40 p.m. CET Jan. 15, 2026, 10:10 p.m. IST Tata Widgets note.added" in text(
+        client.get(full)
+    )
     assert re.search(r"Customer's local time: \w{3} \w+\.? \d+, [\d:]+ [ap]\.m\. IST \(Asia/Kolkata\)", body), body
 
 
