@@ -19,6 +19,12 @@ WORKER_ARGS ?= --concurrency 2
 else
 WORKER_ARGS ?= --pool solo
 endif
+# The web process of `make run` is gunicorn (Procfile.dev) with WEB_WORKERS processes x WEB_THREADS threads, reloading
+# on code changes: at most WEB_WORKERS x WEB_THREADS database connections however many requests arrive (the
+# development server opened one per request thread: PostgreSQL's "too many clients already" under load).
+WEB_WORKERS ?= 2
+WEB_THREADS ?= 8
+export WEB_WORKERS WEB_THREADS
 # On Ctrl-C honcho sends SIGTERM to every process and SIGKILLs what still runs after STOP_GRACE_SECONDS; a Celery
 # worker's warm shutdown (finish the running task) can take longer than honcho's 5 s default (config/devrun.py).
 STOP_GRACE_SECONDS ?= 20

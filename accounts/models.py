@@ -1,4 +1,9 @@
+import zoneinfo
+from functools import cache
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -24,6 +29,20 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
 
+def validate_time_zone(value: str) -> None:
+    if value and value not in available_time_zones():
+        raise ValidationError(
+            "Unknown time zone %(value)s; use an IANA name such as Europe/Paris.",
+            code="invalid_timezone",
+            params={"value": value},
+        )
+
+
+@cache
+def available_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 class User(AbstractUser):
     """A staff member (admin, CSM, support agent, read-only) or the service account behind an API key."""
 
@@ -32,6 +51,13 @@ class User(AbstractUser):
     full_name = models.CharField(max_length=200, blank=True)
     is_service_account = models.BooleanField(
         default=False, help_text="The identity an API key acts as; cannot log in interactively."
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="The time zone pages show times in (an IANA name such as Europe/Paris); empty: the server's "
+        "(settings.TIME_ZONE).",
     )
 
     USERNAME_FIELD = "email"
@@ -48,6 +74,11 @@ class User(AbstractUser):
 
     def get_full_name(self):
         return self.full_name or self.email
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The time zone this user reads times in: their own, else the server's."""
+        return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
 
     def get_short_name(self):
         return (self.full_name.split(" ")[0] if self.full_name else self.email)

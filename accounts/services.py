@@ -224,3 +224,12 @@ def _touch_last_used(api_key: ApiKey) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=threshold)
     ).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+@transaction.atomic
+def user_time_zone_set(*, user: User, time_zone: str) -> User:
+    """The time zone a staff user reads pages in (empty: the server's, settings.TIME_ZONE)."""
+    user.time_zone = time_zone
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    user.save(update_fields=["time_zone"])
+    return user

@@ -34,4 +34,8 @@ from surveys.api.urls import register_routes as register_survey_routes  # noqa: 
 register_survey_routes(router)
 # --- end surveys ---
 
-urlpatterns = router.urls
+from django.urls import path  # noqa: E402
+
+from config.api_root import ApiRootView  # noqa: E402
+
+urlpatterns = [path("", ApiRootView.as_view(), name="api-root"), *router.urls]

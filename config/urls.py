@@ -5,11 +5,13 @@ from django.urls import include, is_valid_path, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import my_time_zone
 from config.health import healthz
 
 urlpatterns = [
     path("healthz/", healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    path("admin/my-time-zone/", my_time_zone, name="my_time_zone"),
     path("admin/", admin.site.urls),
     path("s/", include("surveys.urls")),
     path("u/", include("crm.urls")),

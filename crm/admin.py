@@ -3,6 +3,7 @@
 
 import re
 from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.conf import settings
@@ -91,8 +92,16 @@ def form_changes(request, form) -> list[str]:
     return list(form.changed_data)
 
 
-def _local(dt) -> str:
-    return date_format(timezone.localtime(dt), "DATETIME_FORMAT")
+def _local(dt, tz=None) -> str:
+    """A date-time in the viewer's time zone (or `tz`), with the zone's name: "Dec. 3, 2026, 4:40 p.m. UTC"."""
+    return date_format(timezone.localtime(dt, tz), "DATETIME_FORMAT")
+
+
+def _customer_zone(customer: Customer) -> ZoneInfo:
+    try:
+        return ZoneInfo(customer.timezone or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -275,6 +284,7 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
                     "contract_start",
                     "renewal_date",
                     "timezone",
+                    *(("local_time",) if obj is not None else ()),
                 )
             },
         )
@@ -292,8 +302,20 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
         if not request.user.has_perm(COMMERCIALS_PERMISSION):
             readonly += ["arr", "arr_reporting", "owner", "tier"]
         if obj is not None:
-            readonly += ["customer_panels", "latest_timeline", "recent_notes", "created_at", "updated_at"]
+            readonly += [
+                "customer_panels",
+                "latest_timeline",
+                "recent_notes",
+                "created_at",
+                "updated_at",
+                "local_time",
+            ]
         return readonly
+
+    @admin.display(description="Customer's local time")
+    def local_time(self, obj):
+        zone = _customer_zone(obj)
+        return f"{date_format(timezone.localtime(timezone.now(), zone), 'D N j, P T')} ({zone.key})"
 
     @admin.display(description="Latest")
     def customer_panels(self, obj):
@@ -307,15 +329,22 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
             .order_by("-occurred_at", "-id")[:LATEST_EVENTS]
         )
         url = reverse("admin:crm_timelineevent_changelist") + f"?customer={obj.pk}"
+        zone = _customer_zone(obj)
+        # When: in the viewer's time zone; beside it, the customer's local time (both labelled with their zone).
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((_local(e.occurred_at), e.kind, e.summary, e.actor or "system") for e in events),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (_local(e.occurred_at), _local(e.occurred_at, zone), e.kind, e.summary, e.actor or "system")
+                for e in events
+            ),
         )
         return format_html(
-            '<table class="crm-timeline"><thead><tr><th>When</th><th>Kind</th><th>Summary</th><th>By</th>'
-            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">Full timeline</a></p>',
-            rows or mark_safe('<tr><td colspan="4">No events yet.</td></tr>'),
+            '<table class="crm-timeline"><thead><tr><th>When</th><th>Customer\'s local time ({})</th><th>Kind</th>'
+            "<th>Summary</th><th>By</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">Full timeline</a></p>',
+            zone.key,
+            rows or mark_safe('<tr><td colspan="5">No events yet.</td></tr>'),
             url,
         )
 
@@ -476,11 +505,15 @@ class ContactAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportEx
 
 @admin.register(TimelineEvent)
 class TimelineEventAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "customer", "kind", "summary", "actor")
+    list_display = ("occurred_at", "customer_local_time", "customer", "kind", "summary", "actor")
     list_select_related = ("customer", "actor")
     list_filter = (CustomerFilter,)
     sortable_by = ()
     fields = ("customer", "occurred_at", "kind", "summary", "actor", "source_type", "source_id", "payload")
+
+    @admin.display(description="Customer's local time")
+    def customer_local_time(self, obj):
+        return _local(obj.occurred_at, _customer_zone(obj.customer))
 
     def get_ordering(self, request):
         # One customer's feed: latest first by time, on crm_timeline_latest_idx. The whole table: by id

@@ -9,8 +9,9 @@ Tickets come two ways:
 
 - the services path (demo sizes, up to SERVICES_MAX_TICKETS): every ticket is opened, answered, noted, put
   on pending or on hold, solved, reopened and closed through `tickets.services` with dated events in order,
-  so SLA targets, status logs, timelines, flags and metrics are exactly what real use would have produced.
-  Replies are not emailed (history); at the end the SLA sweep escalates what is overdue, as beat would.
+  so SLA targets, status logs, timelines and metrics are exactly what real use would have produced. Each
+  ticket is imported history (Ticket.imported_at): nothing dated before the seed notifies anyone (no flag to
+  a CSM, no reply email, no CSAT, no SLA warning or escalation); targets still ahead stay live for beat.
 - the bulk path (scale data for benchmarks, e.g. 1,000,000 tickets): COPY on PostgreSQL (bulk_create
   elsewhere) in batches. Each ticket gets its opening message (and the agent's reply once answered); each
   open ticket gets one running SLA target with due and warning times in the near past or future (so the
@@ -696,6 +697,9 @@ def _one_ticket(rng, setup, customer, requester, status: str, created: dt.dateti
         assignee=assigned,
         team=setup.team,
         created_at=created,
+        # History, as an import of a real desk's past would be: dated, measured, notifying nobody (no flag to the
+        # CSM at opening, no reply email, no CSAT for a dated solve, no SLA warning for a target already due).
+        imported=True,
     )
     if status == Status.NEW:
         return ticket

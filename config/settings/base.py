@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "config.middleware.CommonMiddleware",  # Django's; writes to a URL without its trailing slash are 404s
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.TimeZoneMiddleware",  # pages show times in the user's time zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -124,7 +125,8 @@ MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Customer Success CRM")
 
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+TIME_ZONE = "UTC"  # the default zone of pages; each staff user can pick their own (accounts.User.time_zone)
+FORMAT_MODULE_PATH = ["config.formats"]  # every date-time shown says its zone
 USE_I18N = True
 USE_TZ = True
 COMPANY_NAME = env("COMPANY_NAME", default="Acme Software")

@@ -9,8 +9,9 @@ report (tickets.metrics.ticket_metrics) is at /admin/tickets/ticket/metrics/.
 
 import datetime as dt
 import json
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -81,6 +82,15 @@ def due_text(due_at: dt.datetime, now: dt.datetime | None = None) -> str:
     """ "in 35 min" or "overdue by 2 h 5 min" (wall-clock time from now)."""
     delta = (due_at - (now or timezone.now())).total_seconds()
     return f"overdue by {duration_text(delta)}" if delta < 0 else f"in {duration_text(delta)}"
+
+
+def _customer_time(customer) -> str:
+    """The customer's local time now, with its zone: "Thu 15 Jan 2026 22:10 IST (Asia/Kolkata)"."""
+    try:
+        zone = ZoneInfo(customer.timezone or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(settings.TIME_ZONE)
+    return f"{_local(timezone.now(), zone)} ({zone.key})"
 
 
 def _local(value: dt.datetime | None, tz=None) -> str:
@@ -480,7 +490,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
                     "message": message,
                     "author": message.author_user or message.author_contact or "system",
                     "from_staff": message.from_staff,
-                    "at": _local(message.created_at, tz),
+                    "at": _local(message.created_at),  # the viewer's time zone, labelled
                     "attachments": [
                         {
                             "name": a.filename,
@@ -494,6 +504,8 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
             ],
             "sla_panel": sla_panel(ticket, tz),
             "sla_timezone": str(tz),
+            "viewer_zone": timezone.get_current_timezone_name(),
+            "customer_time": _customer_time(ticket.customer),
             "closed_note": ticket.status == Status.CLOSED,
         }
 
