@@ -46,43 +46,52 @@ READ_FIELDS = REFERENCE_FIELDS | ADDRESS_FIELDS | {
     b"return-path",
 }
 
-HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
-FIELD_RE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+FIELD_MATCH_RE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
+READ_FIELD_RE = re.compile(
+    rb"\n(?:" + b"|".join(re.escape(name) for name in sorted(READ_FIELDS)) + rb")[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*"
+)
+FIELD_START_RE = re.compile(rb"\n(?![ \t])")
 MSGID_RE = re.compile(rb"<[^<>\s]+>")
 FOLD_RE = re.compile(rb"\r?\n(?=[ \t])")
-MULTIPART_RE = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?multipart/")
-PART_RE = re.compile(rb"(?im)^content-type:")
+MULTIPART_RE = re.compile(rb"\ncontent-type:[ \t]*(?:\r?\n[ \t]+)?multipart/")
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# Fields are read one by one from the first HEADER_PREFIX bytes of the header block; past it only the fields
+# we read are looked for (by one regular expression, at most MAX_LATE_FIELDS of them).
+HEADER_PREFIX = 128 * 1024
+MAX_LATE_FIELDS = 100
+REFERENCE_WINDOW = 64 * 1024  # the last ids are read from the end of the field
 
 
 def _split_header_block(raw: bytes) -> tuple[bytes, bytes]:
     """(header block without its final line break, the rest from the blank line on)."""
-    end = HEADER_END_RE.search(raw)
-    if end is None:
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i != -1]
+    if not ends:
         return raw, b""
-    return raw[: end.start()], raw[end.start() :]
+    end = min(ends)
+    if end > 0 and raw[end - 1 : end] == b"\r":
+        end -= 1
+    return raw[:end], raw[end:]
 
 
 def _fields(block: bytes) -> tuple[list[bytes], bytes]:
-    """The unfolded header fields of a block, and whatever follows the first line that is not a header (which
-    the email package reads as the start of the body). A field we do not read for its ids stops growing past
-    MAX_HEADER_BYTES."""
-    fields: list[list[bytes]] = []
-    sizes: list[int] = []
-    lines = block.split(b"\n")
-    for index, line in enumerate(lines):
-        line = line.rstrip(b"\r")
-        if line[:1] in (b" ", b"\t") and fields:
-            if sizes[-1] <= MAX_HEADER_BYTES or _name(fields[-1][0]) in REFERENCE_FIELDS:
-                fields[-1].append(line)
-                sizes[-1] += len(line)
-            continue
-        if FIELD_RE.match(line) or (index == 0 and line.startswith(b"From ")):
-            fields.append([line])
-            sizes.append(len(line))
-            continue
-        return [b"".join(f) for f in fields], b"\n".join(lines[index:])
-    return [b"".join(f) for f in fields], b""
+    """The header fields of a block (each with its folded lines), and whatever follows the first line that is not
+    a header (which the email package reads as the start of the body). One step per field, not per line."""
+    fields, pos = [], 0
+    if block.startswith(b"From "):  # an mbox "From " line
+        pos = block.find(b"\n") + 1 or len(block)
+        fields.append(block[:pos].rstrip(b"\r\n"))
+    limit = min(len(block), HEADER_PREFIX)
+    while pos < limit:
+        match = FIELD_MATCH_RE.match(block, pos)
+        if match is None:
+            return fields, block[pos:]
+        fields.append(match.group())
+        pos = match.end() + 1
+    if pos < len(block):
+        late = READ_FIELD_RE.finditer(block.lower(), pos - 1)
+        for _, match in zip(range(MAX_LATE_FIELDS), late, strict=False):
+            fields.append(block[match.start() + 1 : match.end()])
+    return fields, b""
 
 
 def _name(field: bytes) -> bytes:
@@ -93,12 +102,13 @@ def _bounded_field(field: bytes) -> bytes:
     name, _, value = field.partition(b":")
     key = _name(field)
     if key in REFERENCE_FIELDS:
-        ids = MSGID_RE.findall(value)[-MAX_REFERENCE_IDS:]
-        return name + b": " + b" ".join(ids) if ids else field[:MAX_HEADER_BYTES]
+        ids = MSGID_RE.findall(value[-REFERENCE_WINDOW:])[-MAX_REFERENCE_IDS:]
+        if ids:
+            return name + b": " + b" ".join(ids)
+    value = FOLD_RE.sub(b"", value[: MAX_HEADER_BYTES * 2]).rstrip(b"\r\n")
     if key in ADDRESS_FIELDS:
-        value = b",".join(value[: MAX_HEADER_BYTES * 2].split(b",")[:MAX_ADDRESSES])
-        field = name + b":" + value
-    return field[:MAX_HEADER_BYTES]
+        value = b",".join(value.split(b",")[:MAX_ADDRESSES])
+    return (name + b":" + value)[:MAX_HEADER_BYTES]
 
 
 def bounded_raw(raw: bytes) -> bytes:
@@ -130,10 +140,11 @@ def headers_only(raw: bytes) -> bytes:
 def structure_note(raw: bytes) -> str:
     """Why the MIME structure of this message is not parsed ("" when it can be): the email package recurses
     once per nested multipart and walks every part."""
-    multiparts = len(MULTIPART_RE.findall(raw))
+    lower = b"\n" + raw.lower()
+    multiparts = len(MULTIPART_RE.findall(lower))
     if multiparts > MAX_MULTIPARTS:
         return f"{multiparts} multipart containers (the limit is {MAX_MULTIPARTS})"
-    parts = len(PART_RE.findall(raw))
+    parts = lower.count(b"\ncontent-type:")
     if parts > MAX_PARTS:
         return f"{parts} MIME parts (the limit is {MAX_PARTS})"
     return ""

@@ -297,3 +297,25 @@ def test_hostile_bodies_are_processed_in_bounded_time(globex, make_staff, case):
     print(f"{case}: processed in {seconds:.3f} s")
     assert (inbound.status, inbound.created_ticket) == ("processed", True), inbound.error
     assert seconds < 3.0  # generous (the slowest is ~0.5 s here) for a shared test machine
+
+
+@pytest.mark.parametrize(
+    "case, headers",
+    [
+        (
+            "a References folded over 1.2 million lines",
+            b"References:" + b"\r\n <a1b2c3d4@x.example>" * 1_200_000 + b"\r\n <last@x.example>",
+        ),
+        ("3.5 million header fields", b"X-A: b\r\n" * 3_500_000 + b"Cc: c@x.example"),
+        ("a To of 2 million addresses", b"To: " + b"u@x.example, " * 2_000_000),
+    ],
+)
+def test_headers_near_the_size_cap_are_read_fast(case, headers):
+    raw = message(headers=headers.rstrip(b"\r\n").decode() + "\r\n")
+    assert 25_000_000 < len(raw) < 30 * 1024 * 1024
+    seconds, refs = timed_read(raw)
+    print(f"{case} ({len(raw) / 1e6:.0f} MB): read in {seconds:.3f} s")
+    assert seconds < PARSE_SECONDS
+    assert refs == (["<a1b2c3d4@x.example>", "<last@x.example>"] if b"References" in headers else [])
+    parsed, _ = read_message(raw)
+    assert _header(parsed, "From") == "Ana <ana@globex.example>" and _header(parsed, "Subject") == "Export fails"
