@@ -187,6 +187,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Cache ------------------------------------------------------------------------------------
+# One cache shared by every process (each gunicorn worker, Celery): allauth's rate limits, which the admin login
+# goes through too, count failed logins there, so a lockout holds across workers, and a used TOTP code cannot be
+# replayed on another worker. CACHE_URL if set (e.g. redis://host:6379/2), else the Redis of the broker (keys under
+# their own prefix), else the database (the table "django_cache", made by accounts' migrations).
+if env("CACHE_URL", default=""):
+    _default_cache = env.cache_url("CACHE_URL")
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _default_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
+else:
+    _default_cache = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+if _default_cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    _default_cache["BACKEND"] = "config.cache.RedisCache"  # its clear() leaves the broker's keys alone
+    _default_cache.setdefault("KEY_PREFIX", "crm-cache")
+CACHES = {
+    "default": _default_cache,
+    # Per process, for what each process may keep a moment without asking anyone (a role's permissions).
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "crm-local"},
+}
+
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
