@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.mfa.MfaSetupRequiredMiddleware",  # staff who must use MFA set up TOTP before anything else
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
@@ -141,6 +142,11 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # staff-only site: no "you have no account" mails to strangers
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Customer Success CRM")
+# Who must use TOTP ("nobody", "admins" or "staff"): the initial value of the admin's Security settings, which
+# the admin can change afterwards (accounts.mfa). Production defaults to admins.
+MFA_REQUIRED_FOR = env("MFA_REQUIRED_FOR", default="nobody")
+if MFA_REQUIRED_FOR not in ("nobody", "admins", "staff"):
+    raise ValueError(f"MFA_REQUIRED_FOR must be nobody, admins or staff, not {MFA_REQUIRED_FOR!r}")
 
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
