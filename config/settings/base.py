@@ -226,6 +226,10 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     _default_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
 else:
     _default_cache = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+if _default_cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Django's default (300 entries, then a third is culled) would let a spray of logins from many addresses cull
+    # the counts of the account actually attacked.
+    _default_cache.setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
 if _default_cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     _default_cache["BACKEND"] = "config.cache.RedisCache"  # its clear() leaves the broker's keys alone
     _default_cache.setdefault("KEY_PREFIX", "crm-cache")

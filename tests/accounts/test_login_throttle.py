@@ -85,3 +85,16 @@ def test_clearing_the_redis_cache_leaves_the_brokers_keys_alone():
         assert client.get("not-the-cache") == b"a queued message"
     finally:
         client.delete("not-the-cache")
+
+
+@pytest.mark.skipif(
+    not settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache"), reason="the shared cache is not the database"
+)
+@pytest.mark.django_db
+def test_a_spray_of_logins_does_not_cull_the_database_caches_counts():
+    from django.core.cache import cache
+
+    cache.set("allauth:login_failed:victim", 5, 300)
+    cache.set_many({f"sprayed-{i}": 1 for i in range(400)}, 300)  # past Django's default of 300 entries
+    cache.set("one-more", 1, 300)  # a set over the limit is when the database cache culls
+    assert cache.get("allauth:login_failed:victim") == 5
