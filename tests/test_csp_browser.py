@@ -2,10 +2,15 @@
 admin, its exports and third-party admin pages, MFA set-up, API docs, unsubscribe) run with no script violation,
 and their scripts still work (the admin's "select all" boxes, Swagger UI)."""
 
+import time
+import types
+
 import pytest
 
+from accounts.mfa import security_settings
 from crm.unsubscribe import unsubscribe_url
 from tests.browser import BROWSER_MARKS
+from tickets.services import ticket_create
 
 pytestmark = BROWSER_MARKS
 PASSWORD = "correct horse battery staple"  # tests/factories.py
@@ -54,10 +59,16 @@ def sign_in(page, live_server, email):
     page.wait_for_url(f"{live_server.url}/admin/")
 
 
-def test_admin_login_and_api_docs_run_without_csp_violations(csp_page, live_server, make_staff, customer_factory):
+def test_admin_login_and_api_docs_run_without_csp_violations(
+    csp_page, live_server, make_staff, customer_factory, contact_factory
+):
     admin = make_staff("admin", email="root@example.com", is_superuser=True)
     customer_factory(name="Acme")
-    customer_factory(name="Globex")
+    globex = customer_factory(name="Globex")
+    ticket = ticket_create(
+        customer=globex, requester=contact_factory(customer=globex), subject="Export fails", body="Error 500.",
+        channel="email",
+    )
     page, violations = csp_page()
 
     page.goto(f"{live_server.url}/accounts/login/")
@@ -89,18 +100,64 @@ def test_admin_login_and_api_docs_run_without_csp_violations(csp_page, live_serv
     page.goto(f"{live_server.url}/admin/tickets/ticket/")
     page.wait_for_selector("#changelist")
 
-    # MFA set-up: the TOTP QR code (a data: image) shows.
-    page.goto(f"{live_server.url}/accounts/2fa/totp/activate/")
-    if "/accounts/reauthenticate/" in page.url:  # allauth asks for the password again before MFA changes
-        page.fill('input[name="password"]', PASSWORD)
-        page.click('button[type="submit"]')
-        page.wait_for_url("**/accounts/2fa/totp/activate/")
-    qr = page.locator("img[src^='data:']")
-    assert qr.count() == 1 and qr.evaluate("img => img.naturalWidth") > 0
+    # django-import-export's import page and a ticket's page.
+    page.goto(f"{live_server.url}/admin/crm/customer/import/")
+    page.wait_for_selector("input[type='file']")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
+    page.wait_for_selector("#ticket_form")
 
     # Swagger UI (served without inline script) loads the schema and lists operations.
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".opblock", timeout=20000)
+
+    assert violations() == []
+
+
+def test_required_mfa_is_set_up_and_used_in_a_browser_without_csp_violations(
+    csp_page, live_server, make_staff, monkeypatch
+):
+    from allauth.mfa.totp.internal import auth as totp_auth
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    row = security_settings()
+    row.mfa_required_for = "admins"
+    row.save()
+    admin = make_staff("admin", email="root@example.com", is_superuser=True)
+    page, violations = csp_page()
+
+    # Signing in leads to the TOTP set-up (after the password again), whose QR code (a data: image) shows.
+    page.goto(f"{live_server.url}/admin/")
+    page.fill('input[name="login"]', admin.email)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url("**/accounts/reauthenticate/**")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url("**/accounts/2fa/totp/activate/")
+    qr = page.locator("img[src^='data:']")
+    assert qr.count() == 1 and qr.evaluate("img => img.naturalWidth") > 0
+    secret = page.input_value("#authenticator_secret")
+    now = time.time()
+    page.fill('input[name="code"]', format_hotp_value(hotp_value(secret, int(now) // 30)))
+    page.click('button[type="submit"]')
+    page.wait_for_url("**/accounts/2fa/recovery-codes/")
+    assert page.locator("#recovery_codes").input_value().count("\n") >= 9  # the codes are offered
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_selector("#content-main")
+
+    # The next sign-in asks for the app's code (a period later: each code is accepted once).
+    page.goto(f"{live_server.url}/accounts/logout/")
+    page.click('button[type="submit"]')
+    later = now + 30
+    monkeypatch.setattr(totp_auth, "time", types.SimpleNamespace(time=lambda: later))
+    page.goto(f"{live_server.url}/admin/")
+    page.fill('input[name="login"]', admin.email)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url("**/accounts/2fa/authenticate/**")
+    page.fill('input[name="code"]', format_hotp_value(hotp_value(secret, int(later) // 30)))
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{live_server.url}/admin/")
 
     assert violations() == []
 
