@@ -141,6 +141,9 @@ ACCOUNT_ADAPTER = "accounts.adapters.StaffAccountAdapter"  # staff accounts are 
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # staff-only site: no "you have no account" mails to strangers
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# allauth's login limits also count failures per client address (10 a minute): behind a reverse proxy that
+# address is the proxy's unless the proxies we run are counted, and X-Forwarded-For is read past them.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Customer Success CRM")
 # Who must use TOTP ("nobody", "admins" or "staff"): the initial value of the admin's Security settings, which
 # the admin can change afterwards (accounts.mfa). Production defaults to admins.

@@ -98,3 +98,19 @@ def test_a_spray_of_logins_does_not_cull_the_database_caches_counts():
     cache.set_many({f"sprayed-{i}": 1 for i in range(400)}, 300)  # past Django's default of 300 entries
     cache.set("one-more", 1, 300)  # a set over the limit is when the database cache culls
     assert cache.get("allauth:login_failed:victim") == 5
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_one_clients_failures_do_not_lock_out_another(client, make_staff, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1  # production's default: one reverse proxy (REMOTE_ADDR is the proxy)
+    make_staff("csm", email="ada@example.com")
+    attacker = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    for i in range(10):  # allauth's per-address limit: 10 failures a minute
+        response = client.post("/accounts/login/", {"login": f"guess{i}@example.com", "password": "x" * 12}, **attacker)
+        assert "not correct" in response.content.decode()
+    blocked = client.post("/accounts/login/", {"login": "guess@example.com", "password": "x" * 12}, **attacker)
+    assert "Too many failed login attempts" in blocked.content.decode()
+
+    colleague = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    response = client.post("/accounts/login/", {"login": "ada@example.com", "password": PASSWORD}, **colleague)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
