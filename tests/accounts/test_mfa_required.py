@@ -116,3 +116,20 @@ def test_the_setting_starts_from_the_environment_and_is_edited_in_the_admin(clie
     assert saved.status_code == 302
     assert SecuritySettings.objects.get().mfa_required_for == "staff"
     assert client.get("/admin/accounts/securitysettings/add/").status_code == 403
+
+
+def test_turning_totp_off_while_required_sends_back_to_the_set_up(client, make_staff):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    require("admins")
+    admin = make_staff("admin", email="root@example.com")
+    TOTP.activate(admin, generate_totp_secret())
+    client.force_login(admin)  # signed in with the code already (not marked: TOTP exists)
+    assert client.get("/admin/").status_code == 200
+
+    reauth = client.post("/accounts/2fa/totp/deactivate/")
+    assert reauth["Location"].startswith("/accounts/reauthenticate/")
+    client.post(reauth["Location"], {"password": PASSWORD}, follow=True)  # allauth then resumes the deactivation
+    assert not Authenticator.objects.filter(user=admin, type=Authenticator.Type.TOTP).exists()
+    assert client.get("/admin/")["Location"] == SETUP
