@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.models import ApiKey, Role, Team, User
+from accounts.mfa import security_settings
+from accounts.models import ApiKey, Role, SecuritySettings, Team, User
 from accounts.roles import ROLE_NAMES, role_group, user_role
 from accounts.services import api_key_create, api_key_revoke, api_key_update
 
@@ -278,3 +279,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key, actor=request.user)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+
+# --- Security settings (one row) -------------------------------------------------------------------
+
+
+@admin.register(SecuritySettings)
+class SecuritySettingsAdmin(admin.ModelAdmin):
+    """The single row of site-wide security settings: the list goes straight to its form."""
+
+    fields = ("mfa_required_for",)
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect(reverse("admin:accounts_securitysettings_change", args=[security_settings().pk]))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

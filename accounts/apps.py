@@ -13,6 +13,14 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(roles_sync_receiver, dispatch_uid="accounts.roles_sync")
 
+        from allauth.mfa.signals import authenticator_removed
+        from django.contrib.auth.signals import user_logged_in
+
+        from accounts import mfa
+
+        user_logged_in.connect(mfa.mark_session_on_login, dispatch_uid="accounts.mfa_mark_session")
+        authenticator_removed.connect(mfa.mark_session_on_totp_removed, dispatch_uid="accounts.mfa_totp_removed")
+
         from django.contrib.auth.models import Group
         from django.db.models.signals import m2m_changed
 

@@ -130,3 +130,37 @@ class ApiKey(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None
+
+
+class MfaRequirement(models.TextChoices):
+    NOBODY = "nobody", "Nobody (each person chooses)"
+    ADMINS = "admins", "Admins"
+    STAFF = "staff", "All staff"
+
+
+def _mfa_required_for_default() -> str:
+    from django.conf import settings
+
+    return settings.MFA_REQUIRED_FOR
+
+
+class SecuritySettings(models.Model):
+    """Site-wide security settings, edited in the admin: one row (pk 1), made from the environment's defaults
+    the first time it is read (accounts.mfa.security_settings)."""
+
+    mfa_required_for = models.CharField(
+        "require two-factor authentication for",
+        max_length=10,
+        choices=MfaRequirement.choices,
+        default=_mfa_required_for_default,
+        help_text="Who must sign in with an authenticator app (TOTP). Someone who must and has none is sent to "
+        "set one up (and gets recovery codes) at their next sign-in, before reaching the admin or the API.",
+    )
+
+    class Meta:
+        verbose_name = "security settings"
+        verbose_name_plural = "security settings"
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="accounts_securitysettings_one_row")]
+
+    def __str__(self):
+        return "Security settings"

@@ -189,8 +189,9 @@ def role_permissions(role: str) -> set[str]:
     """The "app_label.codename" permissions of a role's group, cached per process for a minute: an API request
     then checks permissions without the two permission queries Django would make for a fresh user object."""
     from django.contrib.auth.models import Permission
-    from django.core.cache import cache
+    from django.core.cache import caches
 
+    cache = caches["local"]
     key = f"accounts:role-permissions:{role}"
     perms = cache.get(key)
     if perms is None:
@@ -205,6 +206,6 @@ def role_permissions(role: str) -> set[str]:
 
 
 def role_permissions_forget() -> None:
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.delete_many([f"accounts:role-permissions:{role}" for role in ROLE_NAMES])
+    caches["local"].delete_many([f"accounts:role-permissions:{role}" for role in ROLE_NAMES])

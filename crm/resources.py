@@ -27,6 +27,7 @@ from crm.services import (
     customer_update,
     normalize_email,
 )
+from crm.spreadsheets import spreadsheet_text
 
 CUSTOMER_COLUMNS = (
     "external_id",
@@ -110,7 +111,12 @@ def _copy_saved(instance, saved) -> None:
 
 
 class ServiceResource(resources.ModelResource):
-    """Shared behaviour: the actor is the importing user (`import_data(user=...)`), saves go to services."""
+    """Shared behaviour: the actor is the importing user (`import_data(user=...)`), saves go to services; every
+    exported text cell stays text in a spreadsheet (crm.spreadsheets: "=HYPERLINK(...)" is not a formula)."""
+
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        return spreadsheet_text(value) if isinstance(value, str) else value
 
     def imported_attributes(self, row) -> list[str]:
         """Model attributes whose columns are present in this file."""

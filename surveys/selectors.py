@@ -10,6 +10,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from crm.models import ContactRole, LifecycleStage, Tier
+from crm.spreadsheets import spreadsheet_text
 from surveys.models import Campaign, Invitation, Kind, Response, Survey, band
 
 # The score bands as SQL conditions (the same cut-offs as surveys.models.band()).
@@ -154,7 +155,6 @@ CSV_COLUMNS = (
     ("trigger", "invitation__trigger"),
     ("seconds_after_send", "seconds_after_send"),
 )
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Lines:
@@ -170,11 +170,6 @@ class _Lines:
         text = "".join(self.parts)
         self.parts.clear()
         return text
-
-
-def _text(value: str) -> str:
-    # A comment such as "=HYPERLINK(...)" must stay text when the file is opened in a spreadsheet.
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
 def _moment(value, tz) -> str | None:
@@ -208,7 +203,7 @@ def responses_csv(
         cells = list(row)
         for i in texts:
             if cells[i]:
-                cells[i] = _text(cells[i])
+                cells[i] = spreadsheet_text(cells[i])  # a comment "=HYPERLINK(...)" stays text
         for i in times:
             cells[i] = _moment(cells[i], tz)
         cells.insert(band_at, band(row[kind_at], row[score_at]))

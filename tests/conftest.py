@@ -68,10 +68,15 @@ def _purge_stale_broker_messages():
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache: a value cached by an earlier test (e.g. a role's permissions, kept a
-    minute) must not expire in the middle of another and change its query count."""
-    from django.core.cache import cache
+def _empty_cache(django_db_setup, django_db_blocker):
+    """Each test starts with empty caches: a value cached by an earlier test (e.g. a role's permissions, kept a
+    minute, or a login throttle's count) must not expire in the middle of another and change what it sees. The
+    shared cache may be the test database's cache table (or the broker's Redis), so this asks for the test
+    database even in a test that does not use it."""
+    from django.conf import settings
+    from django.core.cache import caches
 
-    cache.clear()
+    with django_db_blocker.unblock():
+        for alias in settings.CACHES:
+            caches[alias].clear()
     yield

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "import_export",
     "anymail",
     "simple_history",
+    "csp",
     "accounts",  # before allauth: its templates override allauth's
     "allauth",
     "allauth.account",
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.HealthCheckMiddleware",  # first: /healthz/ answers whatever the Host (load balancer probes)
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.CommonMiddleware",  # Django's; writes to a URL without its trailing slash are 404s
@@ -60,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.mfa.MfaSetupRequiredMiddleware",  # staff who must use MFA set up TOTP before anything else
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
@@ -81,6 +85,25 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- Content-Security-Policy (django-csp) -----------------------------------------------------
+# Every page we serve (admin, login, survey, unsubscribe, API docs) runs only scripts from our own origin or inline
+# ones carrying the request's nonce (`<script nonce="{{ request.csp_nonce }}">`): no inline event handlers, no
+# 'unsafe-inline' for scripts. Styles may stay inline (the admin and allauth use style attributes).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],  # the TOTP QR code and Swagger UI's icons are data: URIs
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'crm.sqlite3'}")}
@@ -121,7 +144,15 @@ ACCOUNT_ADAPTER = "accounts.adapters.StaffAccountAdapter"  # staff accounts are 
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # staff-only site: no "you have no account" mails to strangers
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# allauth's login limits also count failures per client address (10 a minute): behind a reverse proxy that
+# address is the proxy's unless the proxies we run are counted, and X-Forwarded-For is read past them.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Customer Success CRM")
+# Who must use TOTP ("nobody", "admins" or "staff"): the initial value of the admin's Security settings, which
+# the admin can change afterwards (accounts.mfa). Production defaults to admins.
+MFA_REQUIRED_FOR = env("MFA_REQUIRED_FOR", default="nobody")
+if MFA_REQUIRED_FOR not in ("nobody", "admins", "staff"):
+    raise ValueError(f"MFA_REQUIRED_FOR must be nobody, admins or staff, not {MFA_REQUIRED_FOR!r}")
 
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -190,6 +221,30 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Cache ------------------------------------------------------------------------------------
+# One cache shared by every process (each gunicorn worker, Celery): allauth's rate limits, which the admin login
+# goes through too, count failed logins there, so a lockout holds across workers, and a used TOTP code cannot be
+# replayed on another worker. CACHE_URL if set (e.g. redis://host:6379/2), else the Redis of the broker (keys under
+# their own prefix), else the database (the table "django_cache", made by accounts' migrations).
+if env("CACHE_URL", default=""):
+    _default_cache = env.cache_url("CACHE_URL")
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _default_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
+else:
+    _default_cache = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+if _default_cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Django's default (300 entries, then a third is culled) would let a spray of logins from many addresses cull
+    # the counts of the account actually attacked.
+    _default_cache.setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
+if _default_cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    _default_cache["BACKEND"] = "config.cache.RedisCache"  # its clear() leaves the broker's keys alone
+    _default_cache.setdefault("KEY_PREFIX", "crm-cache")
+CACHES = {
+    "default": _default_cache,
+    # Per process, for what each process may keep a moment without asking anyone (a role's permissions).
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "crm-local"},
+}
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

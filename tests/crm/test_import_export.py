@@ -241,3 +241,28 @@ def test_contact_export(client, csm):
     fields = ("customer", "email", "role")
     rows = _export(client, Contact, "contactresource", fields)
     assert rows == [{"customer_external_id": "acme", "email": "jane@acme.io", "role": "champion"}]
+
+
+def test_exports_keep_formulas_as_text_in_a_spreadsheet(client, csm):
+    """A cell starting with =, +, -, @, a tab or CR is a formula to Excel/LibreOffice: the exports prefix it with
+    an apostrophe (as the survey responses export does), so opening the file runs nothing."""
+    acme = customer_create(name='=HYPERLINK("http://evil.example","Acme")', external_id="@acme")
+    contact_create(
+        customer=acme, email="jane@acme.io", first_name="+Jane", last_name="-2+3", phone="\t+1 555 0100"
+    )
+    contact_create(customer=acme, email="bob@acme.io", first_name="Bob", last_name="Plain")
+
+    [customer] = _export(client, Customer, "customerresource", ("external_id", "name", "domain"))
+    assert customer["name"] == '\'=HYPERLINK("http://evil.example","Acme")'
+    assert customer["external_id"] == "'@acme"
+
+    fields = ("customer", "email", "first_name", "last_name", "phone")
+    rows = {r["email"]: r for r in _export(client, Contact, "contactresource", fields)}
+    assert rows["jane@acme.io"] == {
+        "customer_external_id": "'@acme",
+        "email": "jane@acme.io",
+        "first_name": "'+Jane",
+        "last_name": "'-2+3",
+        "phone": "'\t+1 555 0100",
+    }
+    assert rows["bob@acme.io"]["first_name"] == "Bob" and rows["bob@acme.io"]["last_name"] == "Plain"
