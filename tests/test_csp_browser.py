@@ -174,7 +174,6 @@ def test_unsubscribe_page_runs_without_csp_violations(csp_page, live_server, set
     assert violations() == []
 
 
-@pytest.mark.xfail(reason="survey pages made CSP-clean on h-surveys", strict=False)
 def test_survey_pages_run_without_csp_violations(csp_page, live_server, settings, make_staff, contact_factory):
     from surveys import tokens
     from surveys.services import answer_url, invitation_create, invitation_dispatch, survey_create

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_roles'),
+        ('accounts', '0004_security_settings'),
     ]
 
     operations = [
