@@ -421,6 +421,23 @@ def test_results_csv_exports_the_responses_in_scope(api, nps):
     assert "interval" in bad.json()
 
 
+@pytest.mark.parametrize(
+    ("suffix", "params", "headers"),
+    [
+        ("results/", {"format": "csv"}, {}),
+        ("results.csv", {}, {}),
+        ("results/", {}, {"HTTP_ACCEPT": "text/csv"}),
+    ],
+)
+def test_options_asking_for_csv_describes_the_endpoint_in_json(api, nps, suffix, params, headers):
+    response = api.options(survey_url(nps.pk, suffix) + ("?format=csv" if params else ""), **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["name"]
+    listed = api.options(RESPONSES + "?format=csv", HTTP_ACCEPT="text/csv")
+    assert listed.status_code == 200 and listed.json()["name"]
+
+
 # --- responses and invitations lists ------------------------------------------------------------------
 
 
