@@ -102,6 +102,8 @@ def test_shapes(schema):
         ref(schema, inbound["responses"]["202"]["content"]["application/json"]["schema"])
         == "InboundEmailResult"
     )
+    from_status = components["StatusChange"]["properties"]["from_status"]  # null on a ticket's first change
+    assert from_status.get("nullable") is True and "TicketStatusEnum" in str(from_status)
     explain = components["SlaTargetExplain"]["properties"]
     assert {"remaining_seconds", "overdue_seconds", "met", "breached", "intervals"} <= set(explain)
     assert set(components["SlaInterval"]["properties"]) == {"from", "to", "counted", "reason", "seconds"}

@@ -439,7 +439,17 @@ class MessageSerializer(OutputSerializer):
         read_only_fields = fields
 
 
+class OptionalStatusField(serializers.ChoiceField):
+    """A status that may be absent: the stored "" (a ticket's first change has no previous status) is null."""
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
 class StatusChangeSerializer(OutputSerializer):
+    from_status = OptionalStatusField(
+        Status.choices, allow_null=True, read_only=True, help_text="The status before; null: the ticket's creation."
+    )
     actor = serializers.EmailField(
         source="actor_email", allow_null=True, read_only=True, help_text="Who did it; null: the system."
     )
