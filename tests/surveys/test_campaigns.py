@@ -396,10 +396,10 @@ def test_api_campaign_started_twice_is_one_campaign(api, broker, clock, nps, ent
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({"tiers": ["gold"]}, "tiers", '"gold" is not a valid choice.'),
-        ({"lifecycle_stages": ["asleep"]}, "lifecycle_stages", '"asleep" is not a valid choice.'),
-        ({"contact_roles": ["ceo"]}, "contact_roles", '"ceo" is not a valid choice.'),
-        ({"owners": ["nobody@example.com"]}, "owners", "No active staff user has the email nobody@example.com."),
+        ({"tiers": ["gold"]}, "tiers.0", '"gold" is not a valid choice.'),
+        ({"lifecycle_stages": ["asleep"]}, "lifecycle_stages.0", '"asleep" is not a valid choice.'),
+        ({"contact_roles": ["ceo"]}, "contact_roles.0", '"ceo" is not a valid choice.'),
+        ({"owners": ["nobody@example.com"]}, "owners.0", "No active staff user has the email nobody@example.com."),
         ({"tiers": "enterprise"}, "tiers", 'Expected a list of items but got type "str".'),
         ({}, "all", "An empty audience is every contact"),
         ({"tiers": [], "all": False}, "all", "An empty audience is every contact"),
