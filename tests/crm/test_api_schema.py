@@ -200,3 +200,5 @@ def test_an_unknown_format_is_a_400_naming_it(api_client_for):
     response = api.get("/api/v1/customers/", {"format": "xml"})
     assert response.status_code == 400
     assert response.json() == {"format": ['"xml" is not a format of this endpoint; use one of: json.']}
+    # A format suffix in the path names no URL: a 404, as documented for the operation.
+    assert api.get("/api/v1/customers/1.xml/").status_code == 404
