@@ -340,6 +340,19 @@ def test_policy_put_by_name_is_idempotent_with_calendar_name(admin_api, paris):
     assert response.status_code == 400 and response.json() == {"calendar": ["This field is required."]}
 
 
+def test_names_with_a_slash_are_reachable_by_name(admin_api, paris):
+    # The demo's policies are named like "Urgent (24/7)": PUT then GET by that name, quoted or not.
+    payload = {"calendar_name": "Paris office", "first_response_minutes": 15}
+    created = admin_api.put(f"{POLICIES}by-name/Urgent%20(24%2F7)/", payload, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["name"] == "Urgent (24/7)"
+    got = admin_api.get(f"{POLICIES}by-name/Urgent (24/7)/")
+    assert got.status_code == 200 and got.json()["id"] == created.json()["id"]
+    calendar = admin_api.put(f"{CALENDARS}by-name/24/7/", {"timezone": "UTC", "always_open": True}, format="json")
+    assert calendar.status_code == 201 and calendar.json()["name"] == "24/7"
+    assert admin_api.get(f"{CALENDARS}by-name/24%2F7/").json()["id"] == calendar.json()["id"]
+
+
 def test_delete_policy(admin_api, paris):
     policy = admin_api.post(POLICIES, policy_payload(paris["id"]), format="json").json()
     assert admin_api.delete(f"{POLICIES}{policy['id']}/").status_code == 204
