@@ -459,7 +459,7 @@ def test_api_campaign_lists_have_flat_query_counts(api, broker, nps, make_staff,
 def test_schema_documents_the_campaign_endpoints(client):
     paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
     start = paths["/api/v1/surveys/{id}/campaigns/"]["post"]
-    assert set(start["responses"]) == {"200", "202", "400", "401", "403", "404", "409"}
+    assert set(start["responses"]) == {"200", "202", "400", "401", "403", "404", "409", "415"}
     assert start["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("SurveyCampaignInputRequest")
     assert "200" in paths["/api/v1/surveys/{id}/campaigns/"]["get"]["responses"]
     assert {"/api/v1/survey-campaigns/", "/api/v1/survey-campaigns/{id}/"} <= set(paths)
