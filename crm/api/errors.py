@@ -5,6 +5,14 @@
     Http404 / ObjectDoesNotExist                                     -> 404 {"detail": "..."}
     IntegrityError (a concurrent write won a unique constraint)      -> 409 {"detail": "..."}
     DataError (a value the database cannot store)                    -> 400 {"non_field_errors": ["..."]}
+    DRF ValidationError (serializers, filters)                       -> 400, flattened (below)
+    ParseError (a body that is not JSON)                             -> 400 {"non_field_errors": ["JSON parse ..."]}
+    any other APIException (401, 403, 404, 405, 415, ...)            -> {"detail": "..."}
+
+Every 400 has one shape: an object whose keys are dotted paths to the input that is wrong and whose values are
+lists of messages, e.g. {"name": ["..."], "tier.0": ["..."], "opening_hours.1.start": ["..."],
+"non_field_errors": ["..."]}. Nested serializers and lists are flattened into the path (DRF would answer
+{"tier": {"0": [...]}}), so a client never has to walk a tree to show the messages.
 
 Every error rolls the request's transaction back, so invalid input changes nothing.
 """
@@ -56,7 +64,34 @@ def exception_handler(exc, context):
         )
     elif isinstance(exc, ObjectDoesNotExist):
         exc = exceptions.NotFound()
+    elif isinstance(exc, exceptions.ParseError):
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [exc.detail]})
+    if isinstance(exc, exceptions.ValidationError):
+        exc.detail = flatten_errors(exc.detail)
     return drf_exception_handler(exc, context)
+
+
+def flatten_errors(detail) -> dict[str, list[str]]:
+    """DRF's error tree ({"tier": {"0": [...]}}, {"hours": [{}, {"start": [...]}]}, ["..."]) as one level:
+    {"tier.0": [...], "hours.1.start": [...]}; messages not about a field go under non_field_errors."""
+    flat: dict[str, list] = {}
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list | tuple):
+            if all(not isinstance(item, dict | list | tuple) for item in node):
+                flat.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).extend(node)
+            else:
+                for index, item in enumerate(node):
+                    if item:
+                        walk(item, f"{path}.{index}" if path else str(index))
+        else:
+            flat.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(node)
+
+    walk(detail, "")
+    return flat
 
 
 # --- Schema -------------------------------------------------------------------------------------------
@@ -81,12 +116,15 @@ class ValidationErrorSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         return {
             "type": "object",
-            "description": "Messages per input field (query parameters included). `non_field_errors` holds "
-            "errors about the request as a whole. Nothing was changed.",
+            "description": "Messages per input, keyed by the input's path: a field or query parameter "
+            "(`name`), an item of a list (`tier.0`), a field of a nested object or of a list's item "
+            "(`opening_hours.1.start`). `non_field_errors` holds errors about the request as a whole, a body "
+            "that is not valid JSON included. Every 400 of the API has this shape. Nothing was changed.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
             "example": {
                 "lifecycle_stage": ['"dormant" is not a valid choice.'],
                 "arr": ["Ensure this value is greater than or equal to 0."],
+                "opening_hours.0.start": ["This field is required."],
             },
         }
 

@@ -80,7 +80,14 @@ def csv_response(rows, filename: str) -> StreamingHttpResponse:
 
 
 class CsvErrorsAsJsonMixin:
-    """An error of a CSV request (bad filter, 404) is answered as JSON, like every other error."""
+    """An error of a CSV request (bad filter, 404) and an OPTIONS request are answered as JSON, like every other
+    error."""
+
+    def options(self, request, *args, **kwargs):
+        """OPTIONS describes the endpoint (DRF metadata) in JSON, whatever format the request asked for."""
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+        return super().options(request, *args, **kwargs)
 
     def handle_exception(self, exc):
         if wants_csv(self.request):
@@ -449,7 +456,7 @@ class SurveyResponseViewSet(
         return selectors.response_list()
 
     def get_renderers(self):
-        if self.action == "list":
+        if self.action in ("list", "metadata"):  # metadata: OPTIONS on the list (answered in JSON)
             return super().get_renderers()
         return [JSONRenderer()]
 

@@ -236,3 +236,68 @@ def test_a_write_without_the_trailing_slash_is_a_404_naming_the_url_and_creates_
     response = api.patch("/api/v1/customers/1", {"name": "x"}, format="json")
     assert response.status_code == 404 and "PATCH /api/v1/customers/1/" in response.json()["detail"]
     assert api.post("/api/v1/nothing-here", {}, format="json").json() == {"detail": "Not found."}
+
+
+# --- One shape for every 400: {"dotted.path": ["message", ...]} --------------------------------------------
+
+
+def is_error_shape(body) -> bool:
+    return (
+        isinstance(body, dict)
+        and bool(body)
+        and all(isinstance(key, str) and isinstance(messages, list) and messages for key, messages in body.items())
+        and all(isinstance(message, str) for messages in body.values() for message in messages)
+    )
+
+
+def test_list_item_errors_are_flattened_to_a_dotted_path(api_client_for):
+    from surveys.services import survey_create
+
+    survey = survey_create(name="NPS", kind="nps")
+    response = api_client_for("admin").post(
+        f"/api/v1/surveys/{survey.pk}/campaigns/", {"tiers": ["smb", "galactic"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"tiers.1": ['"galactic" is not a valid choice.']}
+
+
+def test_nested_object_errors_are_flattened_to_a_dotted_path(api_client_for):
+    response = api_client_for("admin").post(
+        "/api/v1/business-calendars/",
+        {
+            "name": "Paris",
+            "timezone": "Europe/Paris",
+            "opening_hours": [
+                {"weekday": 0, "start": "09:00", "end": "17:00"},
+                {"weekday": 9, "start": "9h", "end": "17:00"},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"opening_hours.1.weekday", "opening_hours.1.start"}
+    assert is_error_shape(body)
+
+
+def test_a_body_that_is_not_json_is_a_400_in_the_same_shape(api_client_for):
+    response = api_client_for("admin").generic(
+        "POST", "/api/v1/customers/", '{"name": "X",', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["non_field_errors"]
+    assert "JSON parse error" in response.json()["non_field_errors"][0]
+    assert not Customer.objects.exists()
+
+
+def test_a_top_level_list_error_is_under_non_field_errors():
+    from rest_framework import exceptions
+
+    from crm.api.errors import exception_handler
+
+    response = exception_handler(exceptions.ValidationError("Wrong as a whole."), {})
+    assert response.data == {"non_field_errors": ["Wrong as a whole."]}
+    nested = exception_handler(
+        exceptions.ValidationError({"a": {"b": [{}, {"c": ["bad"]}], "0": ["x", "y"]}, "d": "one"}), {}
+    )
+    assert nested.data == {"a.b.1.c": ["bad"], "a.0": ["x", "y"], "d": ["one"]}

@@ -7,24 +7,24 @@ pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
     ("/api/v1/customers/", "get"): {200, 400, 401, 403},
-    ("/api/v1/customers/", "post"): {201, 400, 401, 403, 409},
+    ("/api/v1/customers/", "post"): {201, 400, 401, 403, 409, 415},
     ("/api/v1/customers/{id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/customers/{id}/", "put"): {200, 400, 401, 403, 404, 409},
-    ("/api/v1/customers/{id}/", "patch"): {200, 400, 401, 403, 404, 409},
+    ("/api/v1/customers/{id}/", "put"): {200, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/customers/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
     ("/api/v1/customers/by-external-id/{external_id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/customers/by-external-id/{external_id}/", "put"): {200, 201, 400, 401, 403, 409},
+    ("/api/v1/customers/by-external-id/{external_id}/", "put"): {200, 201, 400, 401, 403, 404, 409, 415},
     ("/api/v1/customers/{customer_id}/timeline/", "get"): {200, 400, 401, 403, 404},
     ("/api/v1/customers/{customer_id}/notes/", "get"): {200, 400, 401, 403, 404},
-    ("/api/v1/customers/{customer_id}/notes/", "post"): {201, 400, 401, 403, 404, 409},
+    ("/api/v1/customers/{customer_id}/notes/", "post"): {201, 400, 401, 403, 404, 409, 415},
     ("/api/v1/contacts/", "get"): {200, 400, 401, 403},
-    ("/api/v1/contacts/", "post"): {201, 400, 401, 403, 409},
+    ("/api/v1/contacts/", "post"): {201, 400, 401, 403, 409, 415},
     ("/api/v1/contacts/{id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/contacts/{id}/", "patch"): {200, 400, 401, 403, 404, 409},
+    ("/api/v1/contacts/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
     ("/api/v1/contacts/{id}/", "delete"): {204, 401, 403, 404, 409},
     ("/api/v1/tasks/", "get"): {200, 400, 401, 403},
-    ("/api/v1/tasks/", "post"): {200, 201, 400, 401, 403, 409},
+    ("/api/v1/tasks/", "post"): {200, 201, 400, 401, 403, 409, 415},
     ("/api/v1/tasks/{id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/tasks/{id}/", "patch"): {200, 400, 401, 403, 404, 409},
+    ("/api/v1/tasks/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
 }
 
 
@@ -157,3 +157,53 @@ def test_fast_output_matches_drf_rendering(api_client_for, make_staff):
             )
     row = CustomerSerializer(selectors.customer_get(pk=customer.pk)).data
     assert row["arr"] == "12.50" and row["renewal_date"] == "2027-01-02" and row["created_at"].endswith("Z")
+
+
+def test_every_operation_documents_its_errors_with_one_shape_each(schema):
+    """400 is always the ValidationError component ({"dotted.path": [messages]}), 401/403/404/409/415 always
+    ErrorDetail: described once, referenced by every operation (config/schema.py)."""
+    refs = {
+        "400": "ValidationError",
+        "401": "ErrorDetail",
+        "403": "ErrorDetail",
+        "404": "ErrorDetail",
+        "409": "ErrorDetail",
+        "415": "ErrorDetail",
+    }
+    operations = 0
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            operations += 1
+            responses = operation["responses"]
+            assert {"401", "403"} <= set(responses), (path, method)
+            if "{" in path:
+                assert "404" in responses, (path, method)
+            if "requestBody" in operation:
+                assert {"400", "409", "415"} <= set(responses), (path, method)
+            for code, name in refs.items():
+                if code in responses and path != "/api/v1/inbound/email/":  # its 400 keeps the raw's id
+                    target = responses[code]["content"]["application/json"]["schema"]["$ref"]
+                    assert target == f"#/components/schemas/{name}", (path, method, code)
+    assert operations > 50
+    assert schema["components"]["schemas"]["ValidationError"]["additionalProperties"] == {
+        "type": "array",
+        "items": {"type": "string"},
+    }
+
+
+def test_times_are_local_wall_clock_times_not_rfc3339_times(schema):
+    start = schema["components"]["schemas"]["OpeningHours"]["properties"]["start"]
+    assert "format" not in start and start["pattern"].startswith("^([01]")
+    import re
+
+    assert re.match(start["pattern"], "09:00:00") and re.match(start["pattern"], "17:30")
+    assert not re.match(start["pattern"], "25:00")
+
+
+def test_an_unknown_format_is_a_400_naming_it(api_client_for):
+    api = api_client_for("read_only")
+    response = api.get("/api/v1/customers/", {"format": "xml"})
+    assert response.status_code == 400
+    assert response.json() == {"format": ['"xml" is not a format of this endpoint; use one of: json.']}
+    # A format suffix in the path names no URL: a 404, as documented for the operation.
+    assert api.get("/api/v1/customers/1.xml/").status_code == 404

@@ -291,8 +291,8 @@ def test_inactive_survey_is_400_and_nothing_is_created(api):
     [
         ({}, "contacts"),
         ({"contacts": []}, "contacts"),
-        ({"contacts": ["abc"]}, "contacts"),
-        ({"contacts": [0]}, "contacts"),
+        ({"contacts": ["abc"]}, "contacts.0"),
+        ({"contacts": [0]}, "contacts.0"),
         ({"contacts": list(range(1, 102))}, "contacts"),
         ({"contacts": [1], "trigger_key": "x" * 91}, "trigger_key"),
         ({"contacts": [1], "trigger_key": "has space"}, "trigger_key"),
@@ -370,8 +370,8 @@ def test_results_period_interval_and_filters(api, nps, make_staff):
         ({"start": "2026-13-01"}, "start"),
         ({"start": "2026-03-01", "end": "2026-02-01"}, "end"),
         ({"start": "1900-01-01"}, "start"),
-        ({"tier": "gold"}, "tier"),
-        ({"lifecycle_stage": "dormant"}, "lifecycle_stage"),
+        ({"tier": "gold"}, "tier.0"),
+        ({"lifecycle_stage": "dormant"}, "lifecycle_stage.0"),
         ({"owner": "not-an-email"}, "owner"),
         ({"customer": "abc"}, "customer"),
         ({"tiers": "smb"}, "tiers"),
@@ -419,6 +419,23 @@ def test_results_csv_exports_the_responses_in_scope(api, nps):
     bad = api.get(survey_url(nps.pk, "results.csv"), {"interval": "day"})
     assert bad.status_code == 400 and bad["Content-Type"] == "application/json"
     assert "interval" in bad.json()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "params", "headers"),
+    [
+        ("results/", {"format": "csv"}, {}),
+        ("results.csv", {}, {}),
+        ("results/", {}, {"HTTP_ACCEPT": "text/csv"}),
+    ],
+)
+def test_options_asking_for_csv_describes_the_endpoint_in_json(api, nps, suffix, params, headers):
+    response = api.options(survey_url(nps.pk, suffix) + ("?format=csv" if params else ""), **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["name"]
+    listed = api.options(RESPONSES + "?format=csv", HTTP_ACCEPT="text/csv")
+    assert listed.status_code == 200 and listed.json()["name"]
 
 
 # --- responses and invitations lists ------------------------------------------------------------------
@@ -484,7 +501,9 @@ def test_responses_csv_export(api, nps):
         "seconds_after_send",
     ]
     assert api.get(RESPONSES, {"format": "csv", "band": "x"}).status_code == 400
-    assert api.get(f"{RESPONSES}{Response.objects.first().pk}/", {"format": "csv"}).status_code == 404
+    # An object has no CSV: a 400 naming the parameter.
+    detail = api.get(f"{RESPONSES}{Response.objects.first().pk}/", {"format": "csv"})
+    assert detail.status_code == 400 and list(detail.json()) == ["format"]
 
 
 def test_invitations_list_shows_status_and_suppressed_reason(api, nps):
@@ -541,9 +560,9 @@ def test_list_query_counts_are_flat(api, nps, django_assert_max_num_queries):
 def test_schema_lists_the_survey_endpoints_with_their_errors(client):
     schema = client.get("/api/schema/", {"format": "json"}).json()
     paths = schema["paths"]
-    assert set(paths["/api/v1/surveys/"]["post"]["responses"]) == {"201", "400", "401", "403", "409"}
+    assert set(paths["/api/v1/surveys/"]["post"]["responses"]) == {"201", "400", "401", "403", "409", "415"}
     invite = paths["/api/v1/surveys/{id}/invitations/"]["post"]
-    assert set(invite["responses"]) == {"200", "201", "400", "401", "403", "404", "409"}
+    assert set(invite["responses"]) == {"200", "201", "400", "401", "403", "404", "409", "415"}
     results = paths["/api/v1/surveys/{id}/results/"]["get"]
     assert set(results["responses"]) == {"200", "400", "401", "403", "404"}
     assert set(results["responses"]["200"]["content"]) == {"application/json", "text/csv"}

@@ -411,10 +411,10 @@ def test_api_campaign_started_twice_is_one_campaign(api, broker, clock, nps, ent
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({"tiers": ["gold"]}, "tiers", '"gold" is not a valid choice.'),
-        ({"lifecycle_stages": ["asleep"]}, "lifecycle_stages", '"asleep" is not a valid choice.'),
-        ({"contact_roles": ["ceo"]}, "contact_roles", '"ceo" is not a valid choice.'),
-        ({"owners": ["nobody@example.com"]}, "owners", "No active staff user has the email nobody@example.com."),
+        ({"tiers": ["gold"]}, "tiers.0", '"gold" is not a valid choice.'),
+        ({"lifecycle_stages": ["asleep"]}, "lifecycle_stages.0", '"asleep" is not a valid choice.'),
+        ({"contact_roles": ["ceo"]}, "contact_roles.0", '"ceo" is not a valid choice.'),
+        ({"owners": ["nobody@example.com"]}, "owners.0", "No active staff user has the email nobody@example.com."),
         ({"tiers": "enterprise"}, "tiers", 'Expected a list of items but got type "str".'),
         ({}, "all", "An empty audience is every contact"),
         ({"tiers": [], "all": False}, "all", "An empty audience is every contact"),
@@ -474,7 +474,7 @@ def test_api_campaign_lists_have_flat_query_counts(api, broker, nps, make_staff,
 def test_schema_documents_the_campaign_endpoints(client):
     paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
     start = paths["/api/v1/surveys/{id}/campaigns/"]["post"]
-    assert set(start["responses"]) == {"200", "202", "400", "401", "403", "404", "409"}
+    assert set(start["responses"]) == {"200", "202", "400", "401", "403", "404", "409", "415"}
     assert start["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("SurveyCampaignInputRequest")
     assert "200" in paths["/api/v1/surveys/{id}/campaigns/"]["get"]["responses"]
     assert {"/api/v1/survey-campaigns/", "/api/v1/survey-campaigns/{id}/"} <= set(paths)

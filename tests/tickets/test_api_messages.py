@@ -248,7 +248,7 @@ def test_status_changes_log_and_post(api_client_for, ticket):
     again = api.post(changes_url(ticket), {"status": "on_hold"}, format="json")
     assert again.status_code == 200 and again.json()["id"] == response.json()["id"]
     log = api_client_for("read_only").get(changes_url(ticket)).json()["results"]
-    assert [(row["from_status"], row["to_status"]) for row in log] == [("", "new"), ("new", "on_hold")]
+    assert [(row["from_status"], row["to_status"]) for row in log] == [(None, "new"), ("new", "on_hold")]
     assert log[1]["actor"] == api.api_key.user.email
 
 

@@ -12,33 +12,33 @@ pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
     ("/api/v1/tickets/", "get"): {200, 400, 401, 403},
-    ("/api/v1/tickets/", "post"): {201, 400, 401, 403, 409},
+    ("/api/v1/tickets/", "post"): {201, 400, 401, 403, 409, 415},
     ("/api/v1/tickets/{id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/tickets/{id}/", "patch"): {200, 400, 401, 403, 404, 409},
-    ("/api/v1/tickets/{id}/merge/", "post"): {200, 400, 401, 403, 404, 409},
+    ("/api/v1/tickets/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/tickets/{id}/merge/", "post"): {200, 400, 401, 403, 404, 409, 415},
     ("/api/v1/tickets/{id}/sla/", "get"): {200, 401, 403, 404},
     ("/api/v1/tickets/metrics/", "get"): {200, 400, 401, 403},
     ("/api/v1/tickets/{ticket_id}/messages/", "get"): {200, 400, 401, 403, 404},
-    ("/api/v1/tickets/{ticket_id}/messages/", "post"): {201, 400, 401, 403, 404, 409},
+    ("/api/v1/tickets/{ticket_id}/messages/", "post"): {201, 400, 401, 403, 404, 409, 415},
     ("/api/v1/tickets/{ticket_id}/status-changes/", "get"): {200, 400, 401, 403, 404},
-    ("/api/v1/tickets/{ticket_id}/status-changes/", "post"): {200, 201, 400, 401, 403, 404, 409},
+    ("/api/v1/tickets/{ticket_id}/status-changes/", "post"): {200, 201, 400, 401, 403, 404, 409, 415},
     ("/api/v1/business-calendars/", "get"): {200, 400, 401, 403},
-    ("/api/v1/business-calendars/", "post"): {201, 400, 401, 403, 409},
+    ("/api/v1/business-calendars/", "post"): {201, 400, 401, 403, 409, 415},
     ("/api/v1/business-calendars/{id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/business-calendars/{id}/", "put"): {200, 400, 401, 403, 404, 409},
-    ("/api/v1/business-calendars/{id}/", "patch"): {200, 400, 401, 403, 404, 409},
+    ("/api/v1/business-calendars/{id}/", "put"): {200, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/business-calendars/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
     ("/api/v1/business-calendars/{id}/", "delete"): {204, 401, 403, 404, 409},
     ("/api/v1/business-calendars/by-name/{name}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/business-calendars/by-name/{name}/", "put"): {200, 201, 400, 401, 403, 409},
+    ("/api/v1/business-calendars/by-name/{name}/", "put"): {200, 201, 400, 401, 403, 404, 409, 415},
     ("/api/v1/sla-policies/", "get"): {200, 400, 401, 403},
-    ("/api/v1/sla-policies/", "post"): {201, 400, 401, 403, 409},
+    ("/api/v1/sla-policies/", "post"): {201, 400, 401, 403, 409, 415},
     ("/api/v1/sla-policies/{id}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/sla-policies/{id}/", "put"): {200, 400, 401, 403, 404, 409},
-    ("/api/v1/sla-policies/{id}/", "patch"): {200, 400, 401, 403, 404, 409},
-    ("/api/v1/sla-policies/{id}/", "delete"): {204, 401, 403, 404},
+    ("/api/v1/sla-policies/{id}/", "put"): {200, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/sla-policies/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/sla-policies/{id}/", "delete"): {204, 401, 403, 404, 409},
     ("/api/v1/sla-policies/by-name/{name}/", "get"): {200, 401, 403, 404},
-    ("/api/v1/sla-policies/by-name/{name}/", "put"): {200, 201, 400, 401, 403, 409},
-    ("/api/v1/inbound/email/", "post"): {202, 400, 401, 403, 413, 415},
+    ("/api/v1/sla-policies/by-name/{name}/", "put"): {200, 201, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/inbound/email/", "post"): {202, 400, 401, 403, 409, 413, 415},
 }
 OURS = ("/api/v1/tickets/", "/api/v1/business-calendars/", "/api/v1/sla-policies/", "/api/v1/inbound/")
 
@@ -102,6 +102,8 @@ def test_shapes(schema):
         ref(schema, inbound["responses"]["202"]["content"]["application/json"]["schema"])
         == "InboundEmailResult"
     )
+    from_status = components["StatusChange"]["properties"]["from_status"]  # null on a ticket's first change
+    assert from_status.get("nullable") is True and "TicketStatusEnum" in str(from_status)
     explain = components["SlaTargetExplain"]["properties"]
     assert {"remaining_seconds", "overdue_seconds", "met", "breached", "intervals"} <= set(explain)
     assert set(components["SlaInterval"]["properties"]) == {"from", "to", "counted", "reason", "seconds"}

@@ -134,8 +134,9 @@ def test_bad_calendars_are_refused_and_change_nothing(admin_api, paris, change, 
     assert response.status_code == 400
     if errors is not None:
         assert response.json() == errors
-    else:
-        assert list(response.json()) == list(change)
+    else:  # errors inside an item of a list are keyed by their path: opening_hours.0.weekday
+        assert {key.split(".")[0] for key in response.json()} == set(change)
+        assert all(key.startswith("opening_hours.0.") for key in response.json())
     assert calendar_rows() == before
     # The same checks on a change of an existing calendar.
     if "name" not in change:
@@ -295,7 +296,7 @@ def test_create_policy(admin_api, paris):
             {"warn_at_percent": 100},
             {"warn_at_percent": ["Ensure this value is less than or equal to 99."]},
         ),
-        ({"tiers": ["gold"]}, {"tiers": {"0": ['"gold" is not a valid choice.']}}),
+        ({"tiers": ["gold"]}, {"tiers.0": ['"gold" is not a valid choice.']}),
         ({"channels": "email"}, {"channels": ['Expected a list of items but got type "str".']}),
         ({"calendar": 999999}, {"calendar": ['Invalid pk "999999" - object does not exist.']}),
         ({"calendar": None}, {"calendar": ["This field may not be null."]}),
@@ -337,6 +338,19 @@ def test_policy_put_by_name_is_idempotent_with_calendar_name(admin_api, paris):
     assert third.json()["resolution_minutes"] is None
     response = admin_api.put(f"{POLICIES}by-name/New/", {"first_response_minutes": 5}, format="json")
     assert response.status_code == 400 and response.json() == {"calendar": ["This field is required."]}
+
+
+def test_names_with_a_slash_are_reachable_by_name(admin_api, paris):
+    # The demo's policies are named like "Urgent (24/7)": PUT then GET by that name, quoted or not.
+    payload = {"calendar_name": "Paris office", "first_response_minutes": 15}
+    created = admin_api.put(f"{POLICIES}by-name/Urgent%20(24%2F7)/", payload, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["name"] == "Urgent (24/7)"
+    got = admin_api.get(f"{POLICIES}by-name/Urgent (24/7)/")
+    assert got.status_code == 200 and got.json()["id"] == created.json()["id"]
+    calendar = admin_api.put(f"{CALENDARS}by-name/24/7/", {"timezone": "UTC", "always_open": True}, format="json")
+    assert calendar.status_code == 201 and calendar.json()["name"] == "24/7"
+    assert admin_api.get(f"{CALENDARS}by-name/24%2F7/").json()["id"] == calendar.json()["id"]
 
 
 def test_delete_policy(admin_api, paris):

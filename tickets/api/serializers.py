@@ -50,11 +50,16 @@ class PastDateTimeField(serializers.DateTimeField):
     default_error_messages = {
         "naive": "Give the time zone (e.g. 2025-03-03T09:00:00Z or 2025-03-03T10:00:00+01:00).",
         "future": "Must not be in the future.",
+        "impossible": "Not a real date and time (a day past the month's end, hour 24+, minute 60+ or an offset "
+        "beyond ±23:59).",
     }
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip()) if len(value) < 64 else None
+            try:
+                parsed = parse_datetime(value.strip()) if len(value) < 64 else None
+            except ValueError:  # well-formed but impossible (February 30th, hour 25, offset +99:00)
+                self.fail("impossible")
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive")
         elif isinstance(value, dt.datetime) and timezone.is_naive(value):
@@ -431,7 +436,17 @@ class MessageSerializer(OutputSerializer):
         read_only_fields = fields
 
 
+class OptionalStatusField(serializers.ChoiceField):
+    """A status that may be absent: the stored "" (a ticket's first change has no previous status) is null."""
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
 class StatusChangeSerializer(OutputSerializer):
+    from_status = OptionalStatusField(
+        Status.choices, allow_null=True, read_only=True, help_text="The status before; null: the ticket's creation."
+    )
     actor = serializers.EmailField(
         source="actor_email", allow_null=True, read_only=True, help_text="Who did it; null: the system."
     )

@@ -170,7 +170,7 @@ class BusinessCalendarByNameViewSet(ApiViewSet):
     serializer_class = BusinessCalendarSerializer
     lookup_field = "name"
     lookup_url_kwarg = "name"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = ".+"  # names may hold a slash ("Urgent (24/7)"); the route ends at the last one
 
     def get_queryset(self):
         return selectors.business_calendar_list()
@@ -328,7 +328,7 @@ class SlaPolicyByNameViewSet(ApiViewSet):
     serializer_class = SlaPolicySerializer
     lookup_field = "name"
     lookup_url_kwarg = "name"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = ".+"  # names may hold a slash ("Urgent (24/7)"); the route ends at the last one
 
     def get_queryset(self):
         return selectors.sla_policy_list()

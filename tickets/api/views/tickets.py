@@ -15,7 +15,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from crm.api.errors import DETAIL_ERRORS, ERROR_404, LIST_ERRORS, WRITE_ERRORS, validation_error_detail
@@ -312,7 +312,7 @@ class TicketMessageViewSet(mixins.ListModelMixin, ApiViewSet):
     """`/tickets/{ticket_id}/messages/`: the conversation, oldest first."""
 
     serializer_class = MessageSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]  # multipart: attachments
     ordering = ("created_at",)
     ordering_fields = ()
 
