@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -291,6 +292,8 @@ class SecuritySettingsAdmin(admin.ModelAdmin):
     fields = ("mfa_required_for",)
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         return redirect(reverse("admin:accounts_securitysettings_change", args=[security_settings().pk]))
 
     def has_add_permission(self, request):
