@@ -78,7 +78,7 @@ ROLE_RULES: dict[str, list[Grant]] = {
         # change_customer only: NOT change_customer_commercials, so no ARR / owner / tier changes.
         Grant(app="crm", models=("customer",), actions=("change",)),
         Grant(app="tickets"),
-        Grant(app="success", models=("task",), actions=("add", "change")),
+        Grant(app="crm", models=("task",), actions=("add", "change")),
         # To see who owns an account and pick assignees (admin autocomplete needs view on the user admin).
         Grant(app="accounts", models=("user", "team"), actions=("view",)),
     ],

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from crm.api.task_views import TaskViewSet
 from crm.api.views import (
     ContactViewSet,
     CustomerByExternalIdViewSet,
@@ -9,7 +10,6 @@ from crm.api.views import (
     CustomerTimelineViewSet,
     CustomerViewSet,
 )
-from success.api.views import TaskViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

@@ -1,17 +1,27 @@
 from django.conf import settings
 from django.contrib import admin
-from django.http import JsonResponse
-from django.urls import include, is_valid_path, path
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.urls import include, is_valid_path, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views import my_time_zone
 from config.health import healthz
 
+
+def task_admin_moved(request, rest):
+    """CSM tasks moved from the success app to crm: old admin links (/admin/success/task/...) land on the same
+    page under /admin/crm/task/..., query string included."""
+    url = request.path.replace("/admin/success/task/", "/admin/crm/task/", 1)
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(url + (f"?{query}" if query else ""))
+
+
 urlpatterns = [
     path("healthz/", healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("admin/my-time-zone/", my_time_zone, name="my_time_zone"),
+    re_path(r"^admin/success/task/(?P<rest>.*)$", task_admin_moved),
     path("admin/", admin.site.urls),
     path("s/", include("surveys.urls")),
     path("u/", include("crm.urls")),

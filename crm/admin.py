@@ -673,3 +673,6 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin
 
 
 # --- end contact ledger ---------------------------------------------------------------------------
+
+# --- CSM tasks (registered by crm.task_admin) -------------------------------------------------------------------
+from crm import task_admin  # noqa: E402, F401

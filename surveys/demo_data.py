@@ -26,9 +26,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.models import Contact, Customer, LifecycleStage, TimelineEvent
+from crm.models import Contact, Customer, LifecycleStage, Task, TimelineEvent
 from crm.timeline import timeline_record
-from success.models import Task
 from surveys.loop import add_business_days, loop_close
 from surveys.models import Invitation, Kind, Survey, band
 from surveys.scheduling import period_key

@@ -24,8 +24,9 @@ from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from crm.models import TimelineEvent
+from crm.models import Task, TimelineEvent
 from crm.outbound_email import email_queue
+from crm.task_services import task_create, task_update
 from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
 from surveys.models import SCALES, Invitation, Response, Survey, band
@@ -122,9 +123,6 @@ def _follow_up_open(response: Response) -> None:
             occurred_at=_at(response),
         )
         return
-    from success.models import Task
-    from success.services import task_create
-
     # One follow-up per invitation, even once the CSM has closed it (a task made before its event: adopted).
     task = Task.objects.filter(
         source_type=ContentType.objects.get_for_model(Invitation), source_id=str(response.invitation_id)
@@ -186,9 +184,6 @@ def _follow_up_update(response: Response, *, first: dict, latest: dict) -> None:
             if message is not None:
                 link["message_id"] = message.pk
     elif first.get("task_id"):
-        from success.models import Task
-        from success.services import task_update
-
         link["task_id"] = first["task_id"]
         task = Task.objects.filter(pk=first["task_id"]).first()
         if task is not None and task.status == Task.Status.OPEN:

@@ -9,8 +9,7 @@ import pytest
 from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
-from crm.models import Contact, Customer
-from success.models import Task
+from crm.models import Contact, Customer, Task
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from crm.models import Task
 from crm.services import customer_create
-from success.models import Task
 
 
 @pytest.mark.django_db

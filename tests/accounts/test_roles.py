@@ -50,7 +50,7 @@ def test_csm_has_everything_on_product_apps_including_commercials():
     assert ("crm", "delete_customer") not in granted
     assert {("crm", "add_customer"), ("crm", "change_customer"), ("crm", "view_customer")} <= granted
     assert ("crm", "delete_contact") in granted
-    assert ("success", "add_task") in granted
+    assert ("crm", "add_task") in granted
     assert ("accounts", "change_user") not in granted
     assert ("accounts", "view_user") in granted
     assert ("auth", "change_group") not in granted
@@ -63,8 +63,8 @@ def test_support_agent_permissions():
     assert {("crm", "add_contact"), ("crm", "change_contact"), ("crm", "add_note")} <= granted
     assert ("crm", "delete_contact") not in granted
     assert ("crm", "delete_customer") not in granted
-    assert {("success", "add_task"), ("success", "change_task")} <= granted
-    assert ("success", "delete_task") not in granted
+    assert {("crm", "add_task"), ("crm", "change_task")} <= granted
+    assert ("crm", "delete_task") not in granted
     ticket_perms = set(
         Permission.objects.filter(content_type__app_label="tickets").values_list("content_type__app_label", "codename")
     )

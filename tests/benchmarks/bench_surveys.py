@@ -143,8 +143,7 @@ def reset_dispatch(survey) -> None:
     from django.db import connection, transaction
     from django.db.models.expressions import RawSQL
 
-    from crm.models import OutboundEmail
-    from success.models import Task
+    from crm.models import OutboundEmail, Task
     from surveys.models import Invitation, Response
 
     ct = {

@@ -7,10 +7,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 
-from crm.models import Contact, Customer, Note, TimelineEvent
+from crm.models import Contact, Customer, Note, Task, TimelineEvent
 from crm.services import contact_create, customer_create
-from success.models import Task
-from success.services import task_create
+from crm.task_services import task_create
 
 pytestmark = pytest.mark.django_db
 

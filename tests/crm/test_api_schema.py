@@ -124,17 +124,16 @@ def test_fast_output_matches_drf_rendering(api_client_for, make_staff):
 
     from rest_framework import serializers
 
-    from crm import selectors
+    from crm import selectors, task_selectors
     from crm.api.serializers import (
         ContactSerializer,
         CustomerSerializer,
         NoteSerializer,
         TimelineEventSerializer,
     )
+    from crm.api.task_serializers import TaskSerializer
     from crm.services import contact_create, customer_create, note_create
-    from success import selectors as success_selectors
-    from success.api.serializers import TaskSerializer
-    from success.services import task_create
+    from crm.task_services import task_create
 
     csm = make_staff("csm", email="csm@example.com")
     customer = customer_create(name="Acme", owner=csm, arr="12.5", renewal_date=datetime.date(2027, 1, 2))
@@ -147,7 +146,7 @@ def test_fast_output_matches_drf_rendering(api_client_for, make_staff):
         (ContactSerializer, selectors.contact_list()),
         (NoteSerializer, selectors.note_list()),
         (TimelineEventSerializer, selectors.timeline_list(customer_id=customer.pk)),
-        (TaskSerializer, success_selectors.task_list()),
+        (TaskSerializer, task_selectors.task_list()),
     ]
     for serializer_class, queryset in cases:
         for obj in queryset:

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from crm.models import Task
 from crm.tasks import send_email
-from success.models import Task
 from surveys.models import Response
 from surveys.services import invitation_create, invitation_dispatch, survey_create
 from tests.browser import BROWSER_MARKS

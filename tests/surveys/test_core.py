@@ -5,9 +5,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from crm.models import LedgerEntry, OutboundEmail
+from crm.models import LedgerEntry, OutboundEmail, Task
 from crm.tasks import send_email
-from success.models import Task
 from surveys.models import Invitation, Response
 from surveys.services import invitation_create, invitation_dispatch, survey_create
 
@@ -84,7 +83,7 @@ def test_detractor_task_once_and_comment_can_change_within_7_days(nps, contact_f
 def test_a_closed_follow_up_is_not_made_again_by_a_changed_answer_or_a_second_delivery(
     nps, contact_factory, client, loop_worker
 ):
-    from success.services import task_close
+    from crm.task_services import task_close
     from surveys.loop import loop_close
 
     contact = contact_factory()

@@ -9,9 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from crm.ledger import contact_mark_bounced, contact_mark_complained, ledger_check, ledger_record
-from crm.models import LedgerEntry, OutboundEmail, TimelineEvent
+from crm.models import LedgerEntry, OutboundEmail, Task, TimelineEvent
 from crm.tasks import send_email
-from success.models import Task
 from surveys import tokens
 from surveys.loop import loop_close, loop_sweep
 from surveys.models import Invitation, Response
@@ -110,7 +109,7 @@ def test_a_changed_score_is_on_the_open_task_and_a_new_unhappy_score_makes_one(
 def test_a_comment_on_a_done_task_is_on_the_timeline_and_the_task_stays_done(
     nps, contact_factory, client, loop_worker
 ):
-    from success.services import task_close
+    from crm.task_services import task_close
 
     contact = contact_factory()
     invitation = dispatch(nps, contact)

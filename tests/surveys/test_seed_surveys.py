@@ -12,8 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import LedgerEntry, OutboundEmail, TimelineEvent
-from success.models import Task
+from crm.models import LedgerEntry, OutboundEmail, Task, TimelineEvent
 from surveys.demo_data import CES_NAME, CSAT_NAME, NPS_NAME
 from surveys.models import Invitation, Response, Survey
 from surveys.scheduling import recurring_schedule

@@ -890,6 +890,6 @@ SCHEMA_ENUM_NAME_OVERRIDES = {
     "ChannelEnum": "tickets.models.Channel",
     "CategoryEnum": "tickets.models.Category",
     "TicketStatusEnum": "tickets.models.Status",
-    "TaskStatusEnum": "success.models.Task.Status",
+    "TaskStatusEnum": "crm.models.Task.Status",
     "InboundEmailStatusEnum": "tickets.api.serializers.INBOUND_RESULT_STATUSES",
 }

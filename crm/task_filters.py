@@ -3,7 +3,7 @@
 from django_filters import rest_framework as filters
 
 from crm.filters import BooleanFilter, EmailFilter, IdFilter, choice_filter
-from success.models import Task
+from crm.models import Task
 
 
 class TaskFilterSet(filters.FilterSet):

@@ -1,16 +1,17 @@
-"""REST API v1 for CSM tasks: `/api/v1/tasks/`. Reads from success.selectors, writes via success.services."""
+"""REST API v1 for CSM tasks: `/api/v1/tasks/`. Reads from crm.task_selectors, writes via crm.task_services."""
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
+from crm import task_selectors as selectors
+from crm import task_services as services
 from crm.api.errors import DETAIL_ERRORS, ERROR_404, LIST_ERRORS, WRITE_ERRORS
+from crm.api.task_serializers import TaskInputSerializer, TaskSerializer, TaskUpdateInputSerializer
 from crm.api.views import ApiViewSet, location_header
-from success import selectors, services
-from success.api.serializers import TaskInputSerializer, TaskSerializer, TaskUpdateInputSerializer
-from success.filters import TaskFilterSet
-from success.models import Task
+from crm.models import Task
+from crm.task_filters import TaskFilterSet
 
 
 @extend_schema(tags=["tasks"])

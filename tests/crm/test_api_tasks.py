@@ -4,10 +4,9 @@ import datetime
 
 import pytest
 
-from crm.models import TimelineEvent
+from crm.models import Task, TimelineEvent
 from crm.services import customer_create
-from success.models import Task
-from success.services import task_create
+from crm.task_services import task_create
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,7 @@
 from rest_framework import serializers
 
 from crm.api.serializers import InputSerializer, OutputSerializer, SourceTypeMixin, StaffEmailField
-from crm.models import Customer
-from success.models import Task
+from crm.models import Customer, Task
 
 TASK_READ_ONLY = (
     "id",

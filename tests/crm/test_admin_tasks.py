@@ -5,15 +5,14 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from crm.models import TimelineEvent
+from crm.models import Task, TimelineEvent
 from crm.services import customer_create
-from success.models import Task
-from success.services import task_create
+from crm.task_services import task_create
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:success_task_changelist")
-ADD = reverse("admin:success_task_add")
+CHANGELIST = reverse("admin:crm_task_changelist")
+ADD = reverse("admin:crm_task_add")
 
 
 @pytest.fixture
@@ -96,7 +95,7 @@ def test_add_task_through_task_create_and_duplicate_is_a_form_error(client, csm,
 def test_change_task_through_task_update(client, csm, acme, make_staff):
     task, _ = task_create(customer=acme, reason="Prepare QBR")
     other = make_staff("csm")
-    url = reverse("admin:success_task_change", args=[task.pk])
+    url = reverse("admin:crm_task_change", args=[task.pk])
     response = client.post(
         url, {"owner": other.pk, "type": "activity", "reason": "Prepare QBR deck", "priority": "high",
               "due_date": "2026-12-24"},
@@ -112,7 +111,7 @@ def test_change_task_through_task_update(client, csm, acme, make_staff):
 def test_changing_a_task_into_a_duplicate_open_task_is_a_form_error(client, csm, acme):
     task_create(customer=acme, reason="Taken")
     task, _ = task_create(customer=acme, reason="Free")
-    url = reverse("admin:success_task_change", args=[task.pk])
+    url = reverse("admin:crm_task_change", args=[task.pk])
     data = {"owner": csm.pk, "type": "activity", "reason": "Taken", "priority": "normal"}
     response = client.post(url, data)
     assert response.status_code == 200
@@ -151,7 +150,7 @@ def test_customer_autocomplete_for_tasks_searches_name_and_contact_email(client,
     contact_create(customer=acme, email="john@acme.io")
     customer_create(name="Globex", external_id="globex")
     url = reverse("admin:autocomplete")
-    params = {"app_label": "success", "model_name": "task", "field_name": "customer"}
+    params = {"app_label": "crm", "model_name": "task", "field_name": "customer"}
     response = client.get(url, {**params, "term": "acme.io"})
     assert response.status_code == 200
     assert response.json()["results"] == [{"id": str(acme.pk), "text": "Acme"}]

@@ -1,4 +1,5 @@
-"""Writes on CSM tasks. An open task with the same customer, type and reason is never created twice."""
+"""Writes on CSM tasks: every app (tickets, surveys, success) creates and closes its tasks here. An open task with
+the same customer, type and reason is never created twice."""
 
 import datetime
 
@@ -7,9 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from crm.models import Customer
+from crm.models import Customer, Task
 from crm.timeline import timeline_record
-from success.models import Task
 
 
 def task_create(

@@ -1,4 +1,4 @@
-"""success.services.task_create: an open task with the same customer, type and reason is never made twice, by the
+"""crm.task_services.task_create: an open task with the same customer, type and reason is never made twice, by the
 database constraint and by the service (including two requests racing past its first check)."""
 
 import threading
@@ -6,10 +6,9 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from crm.models import TimelineEvent
+from crm.models import Task, TimelineEvent
 from crm.services import customer_create
-from success.models import Task
-from success.services import task_close, task_create
+from crm.task_services import task_close, task_create
 
 
 @pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 from django.db.models import F, QuerySet
 
-from success.models import Task
+from crm.models import Task
 
 
 def task_list() -> QuerySet[Task]:
