@@ -156,3 +156,18 @@ def test_customer_autocomplete_for_tasks_searches_name_and_contact_email(client,
     assert response.json()["results"] == [{"id": str(acme.pk), "text": "Acme"}]
     everyone = client.get(url, {**params, "term": ""}).json()["results"]
     assert {r["text"] for r in everyone} == {"Acme", "Globex"}
+
+
+def test_tasks_are_under_customers_and_old_success_links_redirect_to_them(client, csm, acme):
+    task, _ = task_create(customer=acme, reason="Renewal call")
+    assert CHANGELIST == "/admin/crm/task/"
+    index = client.get(reverse("admin:index")).content.decode()
+    assert 'href="/admin/crm/task/"' in index and "Tasks" in index
+
+    response = client.get("/admin/success/task/", {"view": "all", "status__exact": "open"})
+    assert response.status_code == 301
+    assert response["Location"] == "/admin/crm/task/?view=all&status__exact=open"
+    response = client.get(f"/admin/success/task/{task.pk}/change/", follow=True)
+    assert response.redirect_chain == [(f"/admin/crm/task/{task.pk}/change/", 301)]
+    assert response.status_code == 200
+    assert "Renewal call" in response.content.decode()
