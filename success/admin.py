@@ -117,3 +117,4 @@ class TaskAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     @admin.action(description="Cancel", permissions=["change"])
     def cancel(self, request, queryset):
         self._close(request, queryset, Task.Status.CANCELLED)
+from success import admin_usage  # noqa: E402, F401 (product usage admin)

@@ -75,3 +75,4 @@ class Task(models.Model):
 TaskStatus = Task.Status
 TaskType = Task.Type
 TaskPriority = Task.Priority
+from success.usage.models import *  # noqa: F403, E402
