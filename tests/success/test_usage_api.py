@@ -22,16 +22,12 @@ def at(day: dt.date, hour: int = 10) -> str:
 
 def daily(customer) -> dict:
     return {
-        row.day: (row.active_users, row.events, row.quantity)
-        for row in UsageDaily.objects.filter(customer=customer)
+        row.day: (row.active_users, row.events, row.quantity) for row in UsageDaily.objects.filter(customer=customer)
     }
 
 
 def by_name(customer) -> dict:
-    return {
-        (row.day, row.name): (row.events, row.quantity)
-        for row in UsageDailyName.objects.filter(customer=customer)
-    }
+    return {(row.day, row.name): (row.events, row.quantity) for row in UsageDailyName.objects.filter(customer=customer)}
 
 
 @pytest.fixture
@@ -49,13 +45,36 @@ def acme(customer_factory, contact_factory):
 def test_batch_is_recorded_with_its_rollups(api, acme, customer_factory):
     other = customer_factory(external_id="globex")
     events = [
-        {"id": "e1", "customer": acme.pk, "contact_email": "ann@acme.example", "name": "login", "occurred_at": at(YESTERDAY, 9)},
-        {"id": "e2", "customer_external_id": "acme", "contact_email": "ANN@acme.example", "name": "export",
-         "occurred_at": at(YESTERDAY, 11), "quantity": 5},
-        {"id": "e3", "customer": acme.pk, "contact_email": "bob@acme.example", "name": "login", "occurred_at": at(YESTERDAY, 23)},
+        {
+            "id": "e1",
+            "customer": acme.pk,
+            "contact_email": "ann@acme.example",
+            "name": "login",
+            "occurred_at": at(YESTERDAY, 9),
+        },
+        {
+            "id": "e2",
+            "customer_external_id": "acme",
+            "contact_email": "ANN@acme.example",
+            "name": "export",
+            "occurred_at": at(YESTERDAY, 11),
+            "quantity": 5,
+        },
+        {
+            "id": "e3",
+            "customer": acme.pk,
+            "contact_email": "bob@acme.example",
+            "name": "login",
+            "occurred_at": at(YESTERDAY, 23),
+        },
         {"id": "e4", "customer": acme.pk, "name": "api_call", "occurred_at": at(TODAY, 0), "quantity": 40},
-        {"id": 5, "customer_external_id": "globex", "contact_email": "cy@globex.example", "name": "login",
-         "occurred_at": at(TODAY, 1)},
+        {
+            "id": 5,
+            "customer_external_id": "globex",
+            "contact_email": "cy@globex.example",
+            "name": "login",
+            "occurred_at": at(TODAY, 1),
+        },
     ]
     response = api.post(URL, {"events": events}, format="json")
     assert response.status_code == 200, response.json()
@@ -76,15 +95,27 @@ def test_batch_is_recorded_with_its_rollups(api, acme, customer_factory):
 
 def test_retried_batch_records_nothing_twice(api, acme):
     events = [
-        {"id": f"r{i}", "customer": acme.pk, "contact_email": f"u{i % 2}@acme.example", "name": "login",
-         "occurred_at": at(YESTERDAY, i)}
+        {
+            "id": f"r{i}",
+            "customer": acme.pk,
+            "contact_email": f"u{i % 2}@acme.example",
+            "name": "login",
+            "occurred_at": at(YESTERDAY, i),
+        }
         for i in range(4)
     ]
     assert api.post(URL, {"events": events}, format="json").json() == {"accepted": 4, "duplicates": 0, "errors": []}
     assert daily(acme) == {YESTERDAY: (2, 4, 4)}
     # The retry, with one new event and one new user the same day.
-    events.append({"id": "r9", "customer": acme.pk, "contact_email": "new@acme.example", "name": "login",
-                   "occurred_at": at(YESTERDAY, 20)})
+    events.append(
+        {
+            "id": "r9",
+            "customer": acme.pk,
+            "contact_email": "new@acme.example",
+            "name": "login",
+            "occurred_at": at(YESTERDAY, 20),
+        }
+    )
     assert api.post(URL, {"events": events}, format="json").json() == {"accepted": 1, "duplicates": 4, "errors": []}
     assert UsageEvent.objects.count() == 5
     assert daily(acme) == {YESTERDAY: (3, 5, 5)}
@@ -186,8 +217,13 @@ def test_concurrent_identical_and_overlapping_batches(customer_factory):
 
     customer = customer_factory()
     batch = [
-        {"id": f"c{i}", "customer": customer.pk, "contact_email": f"u{i % 10}@x.example", "name": "login",
-         "occurred_at": at(YESTERDAY, i % 24)}
+        {
+            "id": f"c{i}",
+            "customer": customer.pk,
+            "contact_email": f"u{i % 10}@x.example",
+            "name": "login",
+            "occurred_at": at(YESTERDAY, i % 24),
+        }
         for i in range(300)
     ]
     other = [dict(event, id=f"d{i}", contact_email=f"v{i % 10}@x.example") for i, event in enumerate(batch)]
