@@ -86,9 +86,9 @@ class UsageDailyUser(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["customer", "day", "email"], name="success_usagedailyuser_unique"),
+            # Day first: the pruning by day uses it; no second index to maintain on this write-heavy table.
+            models.UniqueConstraint(fields=["day", "customer", "email"], name="success_usagedailyuser_unique"),
         ]
-        indexes = [models.Index(fields=["day"], name="success_usagedailyuser_day_idx")]
 
     def __str__(self):
         return f"{self.customer_id} {self.day} {self.email}"

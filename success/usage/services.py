@@ -171,10 +171,22 @@ def _parse_event(index: int, raw, now: dt.datetime, cutoff: dt.datetime) -> tupl
     )
 
 
-def _values(rows: list[tuple]) -> tuple[str, list]:
-    width = len(rows[0])
-    placeholders = "(" + ", ".join(["%s"] * width) + ")"
-    return ", ".join([placeholders] * len(rows)), [value for row in rows for value in row]
+def _insert(cursor, model, columns: list[tuple[str, str]], rows: list[tuple], suffix: str) -> list[tuple]:
+    """One INSERT of `rows` into `model`'s table, then `suffix` (ON CONFLICT ... [RETURNING ...]); returns the
+    rows RETURNING gave. On PostgreSQL the values travel as one array per column (INSERT ... SELECT FROM
+    unnest(...)): a short statement whatever the batch size, so psycopg does not parse a query with thousands of
+    placeholders (that cost more than the insert itself). Elsewhere (SQLite) a multi-row VALUES list."""
+    names = ", ".join(name for name, _ in columns)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{sql_type}[]" for _, sql_type in columns)
+        sql = f"INSERT INTO {_table(model)} ({names}) SELECT * FROM unnest({arrays}) {suffix}"  # noqa: S608
+        params = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        sql = f"INSERT INTO {_table(model)} ({names}) VALUES {', '.join([row] * len(rows))} {suffix}"  # noqa: S608
+        params = [value for values in rows for value in values]
+    cursor.execute(sql, params)
+    return cursor.fetchall() if "RETURNING" in suffix else []
 
 
 def _table(model) -> str:
@@ -260,15 +272,24 @@ def usage_events_record(*, events: list, now: dt.datetime | None = None) -> Usag
         )
         for event in good
     ]
-    values, params = _values(rows)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_table(UsageEvent)} (customer_id, contact_id, contact_email, external_id, name, "  # noqa: S608
-            f"occurred_at, quantity, received_at) VALUES {values} "
+        returned = _insert(
+            cursor,
+            UsageEvent,
+            [
+                ("customer_id", "bigint"),
+                ("contact_id", "bigint"),
+                ("contact_email", "text"),
+                ("external_id", "text"),
+                ("name", "text"),
+                ("occurred_at", "timestamptz"),
+                ("quantity", "bigint"),
+                ("received_at", "timestamptz"),
+            ],
+            rows,
             "ON CONFLICT (external_id) DO NOTHING RETURNING external_id",
-            params,
         )
-        inserted = {row[0] for row in cursor.fetchall()}
+        inserted = {row[0] for row in returned}
         new = [event for event in good if event.external_id in inserted]
         result.accepted, result.duplicates = len(new), len(good) - len(new)
         if new:
@@ -296,36 +317,38 @@ def _rollups_add(cursor, new: list[_Event]) -> None:
             users.add((event.customer_id, day, event.email))
     new_users = Counter()
     if users:
-        values, params = _values([(c, ops.adapt_datefield_value(d), e) for c, d, e in sorted(users)])
-        cursor.execute(
-            f"INSERT INTO {_table(UsageDailyUser)} (customer_id, day, email) VALUES {values} "  # noqa: S608
-            "ON CONFLICT (customer_id, day, email) DO NOTHING RETURNING customer_id, day",
-            params,
+        returned = _insert(
+            cursor,
+            UsageDailyUser,
+            [("customer_id", "bigint"), ("day", "date"), ("email", "text")],
+            [(c, ops.adapt_datefield_value(d), e) for c, d, e in sorted(users)],
+            "ON CONFLICT (day, customer_id, email) DO NOTHING RETURNING customer_id, day",
         )
-        new_users = Counter((customer_id, str(day)) for customer_id, day in cursor.fetchall())
+        new_users = Counter((customer_id, str(day)) for customer_id, day in returned)
     table = _table(UsageDaily)
-    values, params = _values(
+    _insert(
+        cursor,
+        UsageDaily,
         [
-            (c, ops.adapt_datefield_value(d), new_users[c, str(d)], n, q)
-            for (c, d), (n, q) in sorted(days.items())
-        ]
-    )
-    cursor.execute(
-        f"INSERT INTO {table} (customer_id, day, active_users, events, quantity) VALUES {values} "  # noqa: S608
+            ("customer_id", "bigint"),
+            ("day", "date"),
+            ("active_users", "integer"),
+            ("events", "integer"),
+            ("quantity", "bigint"),
+        ],
+        [(c, ops.adapt_datefield_value(d), new_users[c, str(d)], n, q) for (c, d), (n, q) in sorted(days.items())],
         f"ON CONFLICT (customer_id, day) DO UPDATE SET active_users = {table}.active_users + "
         f"EXCLUDED.active_users, events = {table}.events + EXCLUDED.events, "
         f"quantity = {table}.quantity + EXCLUDED.quantity",
-        params,
     )
     table = _table(UsageDailyName)
-    values, params = _values(
-        [(c, ops.adapt_datefield_value(d), name, n, q) for (c, d, name), (n, q) in sorted(names.items())]
-    )
-    cursor.execute(
-        f"INSERT INTO {table} (customer_id, day, name, events, quantity) VALUES {values} "  # noqa: S608
+    _insert(
+        cursor,
+        UsageDailyName,
+        [("customer_id", "bigint"), ("day", "date"), ("name", "text"), ("events", "integer"), ("quantity", "bigint")],
+        [(c, ops.adapt_datefield_value(d), name, n, q) for (c, d, name), (n, q) in sorted(names.items())],
         f"ON CONFLICT (customer_id, day, name) DO UPDATE SET events = {table}.events + EXCLUDED.events, "
         f"quantity = {table}.quantity + EXCLUDED.quantity",
-        params,
     )
 
 
