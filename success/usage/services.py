@@ -171,7 +171,7 @@ def _parse_event(index: int, raw, now: dt.datetime, cutoff: dt.datetime) -> tupl
     )
 
 
-def _insert(cursor, model, columns: list[tuple[str, str]], rows: list[tuple], suffix: str) -> list[tuple]:
+def bulk_insert_rows(cursor, model, columns: list[tuple[str, str]], rows: list[tuple], suffix: str) -> list[tuple]:
     """One INSERT of `rows` into `model`'s table, then `suffix` (ON CONFLICT ... [RETURNING ...]); returns the
     rows RETURNING gave. On PostgreSQL the values travel as one array per column (INSERT ... SELECT FROM
     unnest(...)): a short statement whatever the batch size, so psycopg does not parse a query with thousands of
@@ -273,7 +273,7 @@ def usage_events_record(*, events: list, now: dt.datetime | None = None) -> Usag
         for event in good
     ]
     with connection.cursor() as cursor:
-        returned = _insert(
+        returned = bulk_insert_rows(
             cursor,
             UsageEvent,
             [
@@ -317,7 +317,7 @@ def _rollups_add(cursor, new: list[_Event]) -> None:
             users.add((event.customer_id, day, event.email))
     new_users = Counter()
     if users:
-        returned = _insert(
+        returned = bulk_insert_rows(
             cursor,
             UsageDailyUser,
             [("customer_id", "bigint"), ("day", "date"), ("email", "text")],
@@ -326,7 +326,7 @@ def _rollups_add(cursor, new: list[_Event]) -> None:
         )
         new_users = Counter((customer_id, str(day)) for customer_id, day in returned)
     table = _table(UsageDaily)
-    _insert(
+    bulk_insert_rows(
         cursor,
         UsageDaily,
         [
@@ -342,7 +342,7 @@ def _rollups_add(cursor, new: list[_Event]) -> None:
         f"quantity = {table}.quantity + EXCLUDED.quantity",
     )
     table = _table(UsageDailyName)
-    _insert(
+    bulk_insert_rows(
         cursor,
         UsageDailyName,
         [("customer_id", "bigint"), ("day", "date"), ("name", "text"), ("events", "integer"), ("quantity", "bigint")],
