@@ -89,6 +89,8 @@ def demo_usage_seed(*, seed: int, customers: QuerySet, max_customers: int | None
             if day.weekday() >= 5:
                 share *= 0.25
             expected = share * len(users)
+            if not expected:  # not a customer yet, or gone: no usage at all
+                continue
             n_active = max(0, min(len(users), round(rng.gauss(expected, max(0.5, expected**0.5 / 2)))))
             if not n_active:
                 continue
