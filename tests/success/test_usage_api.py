@@ -255,3 +255,23 @@ def test_schema_documents_the_endpoint():
     assert {"200", "400", "401", "403"} <= set(operation["responses"])
     assert "accepted" in str(operation["responses"]["200"])
     assert connection.vendor in ("postgresql", "sqlite")
+
+
+def test_recorded_usage_is_signalled_after_commit_once(api, acme, django_capture_on_commit_callbacks):
+    from success.usage.signals import usage_recorded
+
+    received = []
+
+    def receiver(sender, customer_ids, **kwargs):
+        received.append(customer_ids)
+
+    usage_recorded.connect(receiver)
+    try:
+        events = [{"id": "s1", "customer": acme.pk, "name": "login", "occurred_at": at(YESTERDAY)}]
+        with django_capture_on_commit_callbacks(execute=True):
+            api.post(URL, {"events": events}, format="json")
+        with django_capture_on_commit_callbacks(execute=True):
+            api.post(URL, {"events": events}, format="json")  # a retry: nothing new, nothing to recompute
+    finally:
+        usage_recorded.disconnect(receiver)
+    assert received == [[acme.pk]]
