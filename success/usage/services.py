@@ -77,6 +77,11 @@ def _parse_event(index: int, raw, now: dt.datetime, cutoff: dt.datetime) -> tupl
     errors: dict[str, list[str]] = {}
     for unknown in sorted(set(raw) - EVENT_FIELDS):
         errors[str(unknown)] = ["Unknown field."]
+    for key in EVENT_FIELDS:  # PostgreSQL cannot store a NUL character in text: refuse it here, per event
+        if isinstance(raw.get(key), str) and "\x00" in raw[key]:
+            errors[key] = ["Null characters are not allowed."]
+    if errors:
+        return None, errors, raw.get("id")
     sent_id = raw.get("id")
     external_id = ""
     if isinstance(sent_id, bool) or not isinstance(sent_id, str | int):

@@ -162,7 +162,15 @@ def test_bad_events_are_reported_and_good_ones_kept(api, acme):
     assert "future" in body["errors"][2]["errors"]["occurred_at"][0]
     assert "retention" in body["errors"][3]["errors"]["occurred_at"][0]
     assert "Duplicate of event 0" in body["errors"][7]["errors"]["id"][0]
-    assert set(UsageEvent.objects.values_list("external_id", flat=True)) == {"ok1", "ok2"}
+
+    nul = [
+        {"id": "z1", "customer": acme.pk, "name": "log\x00in", "occurred_at": at(YESTERDAY)},
+        {"id": "z2", "customer_external_id": "ac\x00me", "name": "login", "occurred_at": at(YESTERDAY)},
+        {"id": "z3", "customer": acme.pk, "name": "login", "occurred_at": at(YESTERDAY)},
+    ]
+    body = api.post(URL, {"events": nul}, format="json").json()
+    assert body["accepted"] == 1 and [error["index"] for error in body["errors"]] == [0, 1]
+    assert set(UsageEvent.objects.values_list("external_id", flat=True)) == {"ok1", "ok2", "z3"}
 
 
 def test_batch_over_1000_events_is_refused_whole(api, acme):
