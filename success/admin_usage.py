@@ -2,10 +2,13 @@
 
 from django.contrib import admin
 
+from crm.admin_changelist import FastChangelistMixin
 from success.usage.models import UsageDaily, UsageDailyName, UsageEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(FastChangelistMixin, admin.ModelAdmin):
+    """Big tables: estimated counts, no facets (crm.admin_changelist); nothing to add, change or delete."""
+
     def has_add_permission(self, request):
         return False
 
@@ -22,7 +25,6 @@ class UsageEventAdmin(ReadOnlyAdmin):
     list_select_related = ("customer",)
     search_fields = ("=external_id", "=contact_email", "=name")
     raw_id_fields = ("customer", "contact")
-    show_full_result_count = False
 
 
 @admin.register(UsageDaily)
@@ -31,7 +33,6 @@ class UsageDailyAdmin(ReadOnlyAdmin):
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
     date_hierarchy = "day"
-    show_full_result_count = False
 
 
 @admin.register(UsageDailyName)
@@ -39,4 +40,3 @@ class UsageDailyNameAdmin(ReadOnlyAdmin):
     list_display = ("day", "customer", "name", "events", "quantity")
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
-    show_full_result_count = False
