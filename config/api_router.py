@@ -10,6 +10,7 @@ from crm.api.views import (
     CustomerTimelineViewSet,
     CustomerViewSet,
 )
+from success.api.usage import UsageEventViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -20,6 +21,7 @@ router.register(r"customers/(?P<customer_id>[0-9]+)/notes", CustomerNoteViewSet,
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("tasks", TaskViewSet, basename="task")
+router.register("usage-events", UsageEventViewSet, basename="usage-event")
 
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---

@@ -328,6 +328,12 @@ TICKETS_INBOUND_EMAIL_MAX_BYTES = env.int("TICKETS_INBOUND_EMAIL_MAX_BYTES", def
 # The address customers write to; mail from it (or from DEFAULT_FROM_EMAIL) is a loop and never becomes a ticket.
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.com")
 
+# --- Product usage (success/usage) --------------------------------------------------------------
+# Raw usage events are kept this many days (and events older than that are refused); daily rollups two years.
+USAGE_RAW_RETENTION_DAYS = env.int("USAGE_RAW_RETENTION_DAYS", default=90)
+USAGE_ROLLUP_RETENTION_DAYS = env.int("USAGE_ROLLUP_RETENTION_DAYS", default=730)
+USAGE_MAX_BATCH = 1000
+
 # Email provider webhooks (django-anymail): inbound mail and delivery tracking. Served only when a secret is set,
 # as HTTP basic auth "user:password" that the provider is configured with.
 ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default="")}

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def seed(*args) -> str:
     """Customers only: the tickets seed_demo adds have their own tests (tests/tickets/test_seed_tickets.py)."""
     out = StringIO()
-    call_command("seed_demo", *map(str, args), "--tickets", "0", "--surveys", "0", stdout=out)
+    call_command("seed_demo", *map(str, args), "--tickets", "0", "--surveys", "0", "--usage", "0", stdout=out)
     return out.getvalue()
 
 
@@ -168,11 +168,12 @@ def test_seed_demo_prints_the_time_of_each_phase():
     timing = [line for line in lines if line.startswith("Time per phase: ")]
     assert len(timing) == 1 and timing[0] == lines[-1], lines
     assert re.fullmatch(
-        r"Time per phase: customers and contacts \d+\.\d s, tickets \d+\.\d s, surveys \d+\.\d s; total \d+\.\d s\.",
+        r"Time per phase: customers and contacts \d+\.\d s, tickets \d+\.\d s, surveys \d+\.\d s, usage \d+\.\d s; "
+        r"total \d+\.\d s\.",
         timing[0],
     ), timing[0]
     phases = [float(x) for x in re.findall(r"(\d+\.\d) s", timing[0])]
-    assert abs(sum(phases[:3]) - phases[3]) <= 0.2
+    assert abs(sum(phases[:4]) - phases[4]) <= 0.2
 
     # Without tickets, that phase is not listed.
     assert "tickets" not in seed("--customers", 5).splitlines()[-1]

@@ -18,6 +18,7 @@ from crm.models import Customer
 # Mirrors tickets.demo_data (SERVICES_MAX_TICKETS, default_ticket_count) for the help text only.
 TICKETS_PER_CUSTOMER, DEFAULT_MAX_TICKETS, SERVICES_MAX_TICKETS = 2, 600, 2_000
 DEFAULT_MAX_INVITATIONS = 3_000  # surveys.demo_data.DEFAULT_MAX_INVITATIONS
+DEFAULT_MAX_USAGE_CUSTOMERS = 1_000  # success.usage.demo_data.DEFAULT_MAX_CUSTOMERS
 
 
 class Command(BaseCommand):
@@ -63,6 +64,13 @@ class Command(BaseCommand):
             f"the surveys are configured all the same). Default: one per contact, at most "
             f"{DEFAULT_MAX_INVITATIONS:,}.",
         )
+        parser.add_argument(
+            "--usage",
+            type=int,
+            default=None,
+            help="How many of the new customers get a product usage history (six months of daily rollups, the "
+            f"last week as raw events; 0: none). Default: all, at most {DEFAULT_MAX_USAGE_CUSTOMERS:,}.",
+        )
 
     def handle(
         self,
@@ -75,6 +83,7 @@ class Command(BaseCommand):
         tickets,
         ticket_path,
         surveys,
+        usage=None,
         **options,
     ):
         if customers < 1:
@@ -97,6 +106,8 @@ class Command(BaseCommand):
                 )
         if surveys is not None and surveys < 0:
             raise CommandError("--surveys must be 0 or more.")
+        if usage is not None and usage < 0:
+            raise CommandError("--usage must be 0 or more.")
         if if_empty and Customer.objects.exists():
             self.stdout.write("Customers exist already; nothing seeded (--if-empty).")
             return
@@ -124,6 +135,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             self._seed_surveys(surveys, seed, first_new, result.contacts)
             phases.append(("surveys", time.monotonic() - started))
+        if apps.is_installed("success") and usage != 0:
+            started = time.monotonic()
+            self._seed_usage(usage, seed, first_new, result.customers)
+            phases.append(("usage", time.monotonic() - started))
         # Wall-clock time per phase (each includes its own queries and setup), for quoting and comparing.
         self.stdout.write(
             "Time per phase: "
@@ -167,6 +182,21 @@ class Command(BaseCommand):
                 f"Seeded {result.surveys} surveys with {result.invitations:,} invitations ({statuses}), "
                 f"{result.responses:,} responses and {result.follow_up_tasks:,} follow-up tasks in "
                 f"{result.seconds:.1f} s."
+            )
+        )
+
+    def _seed_usage(self, customers, seed, first_new, new_customers) -> None:
+        from success.usage import demo_data as usage_demo
+
+        if customers is None:
+            customers = usage_demo.default_customer_count(new_customers)
+        result = usage_demo.demo_usage_seed(
+            seed=seed, customers=Customer.objects.filter(pk__gte=first_new), max_customers=customers
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded product usage for {result.customers:,} customers: {result.days:,} days of rollups and "
+                f"{result.raw_events:,} raw events (the last week) in {result.seconds:.1f} s."
             )
         )
 
