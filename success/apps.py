@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class SuccessConfig(AppConfig):
     name = "success"
+
+    def ready(self):
+        from success.revenue import receivers  # noqa: F401  (crm.customer_arr_changed -> ARR movements)

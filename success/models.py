@@ -75,3 +75,4 @@ class Task(models.Model):
 TaskStatus = Task.Status
 TaskType = Task.Type
 TaskPriority = Task.Priority
+from success.revenue.models import *  # noqa: E402,F403
