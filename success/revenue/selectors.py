@@ -81,30 +81,31 @@ def _annotated(customers: QuerySet[Customer], start: datetime.date, end: datetim
     in_period = {"effective_date__gte": start, "effective_date__lte": end}
     history = Customer.history.model.objects.filter(id=OuterRef("pk"), renewal_date__gte=start, renewal_date__lte=end)
     return customers.annotate(
-        start_arr=_movement_sum(effective_date__lt=start),
-        end_arr=_movement_sum(effective_date__lte=end),
-        expansion=_movement_sum(kind__in=[Kind.EXPANSION, Kind.REACTIVATION], **in_period),
-        contraction=_movement_sum(kind=Kind.CONTRACTION, **in_period),
-        churn=_movement_sum(kind=Kind.CHURN, **in_period),
-        churned=Exists(ArrMovement.objects.filter(customer=OuterRef("pk"), kind=Kind.CHURN, **in_period)),
-        renewal_in_history=Exists(history),
+        m_start_arr=_movement_sum(effective_date__lt=start),
+        m_end_arr=_movement_sum(effective_date__lte=end),
+        m_expansion=_movement_sum(kind__in=[Kind.EXPANSION, Kind.REACTIVATION], **in_period),
+        m_contraction=_movement_sum(kind=Kind.CONTRACTION, **in_period),
+        m_churn=_movement_sum(kind=Kind.CHURN, **in_period),
+        m_churned=Exists(ArrMovement.objects.filter(customer=OuterRef("pk"), kind=Kind.CHURN, **in_period)),
+        m_renewal_in_history=Exists(history),
     )
 
 
 def _aggregates(start: datetime.date, end: datetime.date) -> dict:
-    cohort = Q(start_arr__gt=0)
-    due = Q(renewal_date__gte=start, renewal_date__lte=end) | Q(renewal_in_history=True)
+    # The per-customer figures are annotated as m_*: an aggregate may not share its name with an annotation.
+    cohort = Q(m_start_arr__gt=0)
+    due = Q(renewal_date__gte=start, renewal_date__lte=end) | Q(m_renewal_in_history=True)
     return {
         "starting_customers": Count("pk", filter=cohort),
-        "starting_arr": Coalesce(Sum("start_arr", filter=cohort), Value(ZERO), output_field=MONEY),
-        "expansion": Coalesce(Sum("expansion", filter=cohort), Value(ZERO), output_field=MONEY),
-        "contraction": Coalesce(-Sum("contraction", filter=cohort), Value(ZERO), output_field=MONEY),
-        "churn": Coalesce(-Sum("churn", filter=cohort), Value(ZERO), output_field=MONEY),
-        "churned_customers": Count("pk", filter=cohort & Q(churned=True)),
-        "new_business_arr": Coalesce(Sum("end_arr", filter=~cohort), Value(ZERO), output_field=MONEY),
+        "starting_arr": Coalesce(Sum("m_start_arr", filter=cohort), Value(ZERO), output_field=MONEY),
+        "expansion": Coalesce(Sum("m_expansion", filter=cohort), Value(ZERO), output_field=MONEY),
+        "contraction": Coalesce(-Sum("m_contraction", filter=cohort), Value(ZERO), output_field=MONEY),
+        "churn": Coalesce(-Sum("m_churn", filter=cohort), Value(ZERO), output_field=MONEY),
+        "churned_customers": Count("pk", filter=cohort & Q(m_churned=True)),
+        "new_business_arr": Coalesce(Sum("m_end_arr", filter=~cohort), Value(ZERO), output_field=MONEY),
         "renewals_due": Count("pk", filter=due),
-        "renewals_renewed": Count("pk", filter=due & Q(end_arr__gt=0, renewal_date__gt=end)),
-        "renewals_churned": Count("pk", filter=due & Q(end_arr=0)),
+        "renewals_renewed": Count("pk", filter=due & Q(m_end_arr__gt=0, renewal_date__gt=end)),
+        "renewals_churned": Count("pk", filter=due & Q(m_end_arr=0)),
     }
 
 
