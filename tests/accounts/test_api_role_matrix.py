@@ -30,6 +30,7 @@ WRITES = {
     ("/api/v1/contacts/{id}/", "delete"): ADMIN_CSM,
     ("/api/v1/tasks/", "post"): STAFF_WRITERS,
     ("/api/v1/tasks/{id}/", "patch"): STAFF_WRITERS,
+    ("/api/v1/arr-movements/", "post"): ADMIN_CSM,  # revenue: ARR changes are commercial (like arr on customers)
     ("/api/v1/tickets/", "post"): STAFF_WRITERS,
     ("/api/v1/tickets/{id}/", "patch"): STAFF_WRITERS,
     ("/api/v1/tickets/{id}/merge/", "post"): STAFF_WRITERS,
