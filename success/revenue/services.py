@@ -110,7 +110,13 @@ def _opening(customer: Customer, existing: list[ArrMovement], *, arr: Decimal, b
 
 
 def _save(
-    *, customer: Customer, movement: ArrMovement, actor, arr_before: Decimal, expected_kind: str | None = None
+    *,
+    customer: Customer,
+    movement: ArrMovement,
+    actor,
+    arr_before: Decimal,
+    expected_kind: str | None = None,
+    timeline: bool = True,
 ) -> ArrMovement:
     existing = list(ArrMovement.objects.filter(customer=customer))
     opening = _opening(customer, existing, arr=arr_before, before=movement.effective_date)
@@ -128,6 +134,8 @@ def _save(
     movement.save()
     if changed:
         ArrMovement.objects.bulk_update(changed, ["kind", "arr_after"])
+    if not timeline:
+        return movement
     timeline_record(
         customer=customer,
         kind=f"arr.{movement.kind}",
@@ -207,4 +215,6 @@ def arr_movement_record_change(
         source=ArrMovement.Source.CUSTOMER,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    return _save(customer=customer, movement=movement, actor=actor, arr_before=Decimal(old))
+    # crm's service already wrote the customer.created / customer.updated event (with the ARR change) in this
+    # transaction: no second event for the same change.
+    return _save(customer=customer, movement=movement, actor=actor, arr_before=Decimal(old), timeline=False)
