@@ -88,3 +88,21 @@ def test_retention_report_default_period_and_bad_period(client, csm):
 def test_changelist_links_the_report(client, csm):
     page = client.get(reverse("admin:success_arrmovement_changelist"))
     assert page.status_code == 200 and REPORT.encode() in page.content
+
+
+def test_customer_admin_churn_needs_a_reason_and_records_it(client, csm, acme):
+    url = reverse("admin:crm_customer_change", args=[acme.pk])
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"owner": "", "arr": "0", "churn_reason": "", "churn_note": ""})
+    for prefix in ("contacts", "notes"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "churn reason" in str(response.context["adminform"].form.errors).lower()
+    assert Customer.objects.get(pk=acme.pk).arr == Decimal("1000")
+    response = client.post(url, {**data, "churn_reason": "price", "churn_note": "Too expensive"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    churn = ArrMovement.objects.get(customer=acme, kind="churn")
+    assert (churn.churn_reason, churn.churn_note, churn.created_by) == ("price", "Too expensive", csm)

@@ -167,3 +167,19 @@ def test_customer_with_arr_but_no_movements_gets_an_opening_balance(customer_fac
     assert kinds(customer) == [("2025-02-01", "new", "12000.00"), (kinds(customer)[1][0], "contraction", "-2000.00")]
     assert ArrMovement.objects.filter(customer=customer, source="opening").count() == 1
     assert movements_sum(customer) == Decimal("10000")
+
+
+def test_data_migration_gives_existing_customers_an_opening_movement(customer_factory):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("success.migrations.0003_revenue_arr_movements")
+    with_start = customer_factory(arr=Decimal("5000"), contract_start=D(2023, 3, 1))
+    without_start = customer_factory(arr=Decimal("700"), contract_start=None, renewal_date=None)
+    customer_factory(arr=Decimal("0"))
+    migration.opening_movements(apps, type("Editor", (), {"connection": connection})())
+    assert kinds(with_start) == [("2023-03-01", "new", "5000.00")]
+    assert kinds(without_start) == [(without_start.created_at.date().isoformat(), "new", "700.00")]
+    assert ArrMovement.objects.count() == 2 and set(ArrMovement.objects.values_list("source", flat=True)) == {"opening"}
