@@ -1,6 +1,6 @@
 """Reads on ARR movements: the movement list, retention over a period (GRR, NRR, logo churn, renewals) and a CSM's
-book. Retention is computed in one SQL statement per period (correlated aggregates over the movements), whatever
-the number of customers: no per-customer Python loop.
+book. Retention is one SQL statement per period (one pass over the movements grouped by customer, summed per
+group), whatever the number of customers: no per-customer Python loop.
 
 Definitions (PRODUCT.md "Metric definitions"), for a period [start, end], both dates included:
 - the cohort: the customers (after the tier / owner filters) whose ARR at the start was > 0, the ARR at a date
@@ -11,9 +11,10 @@ Definitions (PRODUCT.md "Metric definitions"), for a period [start, end], both d
 - GRR = (starting ARR - churn - contraction) / starting ARR; NRR = (starting ARR - churn - contraction +
   expansion) / starting ARR; both null when the starting ARR is 0;
 - logo churn = cohort customers with a churn movement in the period / cohort customers;
-- renewals due: customers whose renewal date (the current one or any earlier value in the customer's history)
-  fell in the period; renewed: those of them with ARR > 0 at the period's end whose renewal date has since moved
-  past the period's end; churned: those with ARR 0 at the period's end.
+- renewals due: customers with movements up to the end (i.e. that paid at some point) whose renewal date (the
+  current one or any earlier value in the customer's history) fell in the period; renewed: those of them with
+  ARR > 0 at the period's end whose renewal date has since moved past the period's end; churned: those with ARR 0
+  at the period's end.
 - new business: ARR at the end of the customers outside the cohort (new and reactivated during the period),
   reported apart: it is in neither GRR nor NRR.
 """
@@ -21,28 +22,16 @@ Definitions (PRODUCT.md "Metric definitions"), for a period [start, end], both d
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import (
-    Count,
-    DecimalField,
-    Exists,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Coalesce
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F, QuerySet
 
 from crm.models import Customer
 from success.revenue.models import ArrMovement
 
 Kind = ArrMovement.Kind
-ZERO = Decimal("0")
-MONEY = DecimalField(max_digits=16, decimal_places=2)
+CENTS = Decimal("0.01")
 RATIO_PLACES = Decimal("0.0001")
-GROUPS = {"tier": "tier", "owner": "owner__email"}
 
 
 def arr_movement_list() -> QuerySet[ArrMovement]:
@@ -51,66 +40,108 @@ def arr_movement_list() -> QuerySet[ArrMovement]:
     )
 
 
-def _movement_sum(**filters) -> Coalesce:
-    movements = (
-        ArrMovement.objects.filter(customer=OuterRef("pk"), **filters)
-        .order_by()
-        .values("customer")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return Coalesce(Subquery(movements, output_field=MONEY), Value(ZERO), output_field=MONEY)
-
-
 def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
     if not denominator:
         return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)
 
 
-def _customers(*, tier: list[str] | None = None, owner=None) -> QuerySet[Customer]:
-    customers = Customer.objects.all()
+def _money(value) -> Decimal:
+    # PostgreSQL answers Decimal; SQLite a float or an int: back to cents either way.
+    return Decimal(str(value or 0)).quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+# One pass over the movements grouped by customer (per_customer), joined to the customers for the filters and the
+# renewal dates, then summed per group. Plain SQL: the ORM cannot aggregate over a grouped subquery per group.
+RETENTION_SQL = """
+WITH per_customer AS (
+    SELECT m.customer_id,
+        SUM(CASE WHEN m.effective_date < %(start)s THEN m.amount ELSE 0 END) AS start_arr,
+        SUM(CASE WHEN m.effective_date <= %(end)s THEN m.amount ELSE 0 END) AS end_arr,
+        SUM(CASE WHEN m.effective_date >= %(start)s AND m.effective_date <= %(end)s
+                  AND m.kind IN ('expansion', 'reactivation') THEN m.amount ELSE 0 END) AS expansion,
+        SUM(CASE WHEN m.effective_date >= %(start)s AND m.effective_date <= %(end)s
+                  AND m.kind = 'contraction' THEN -m.amount ELSE 0 END) AS contraction,
+        SUM(CASE WHEN m.effective_date >= %(start)s AND m.effective_date <= %(end)s
+                  AND m.kind = 'churn' THEN -m.amount ELSE 0 END) AS churn,
+        MAX(CASE WHEN m.effective_date >= %(start)s AND m.effective_date <= %(end)s
+                  AND m.kind = 'churn' THEN 1 ELSE 0 END) AS churned
+    FROM {movements} m
+    WHERE m.effective_date <= %(end)s
+    GROUP BY m.customer_id
+), rows AS (
+    SELECT {key} AS group_key, pc.*,
+        CASE WHEN (c.renewal_date >= %(start)s AND c.renewal_date <= %(end)s) OR EXISTS (
+            SELECT 1 FROM {history} h
+            WHERE h.id = c.id AND h.renewal_date >= %(start)s AND h.renewal_date <= %(end)s
+        ) THEN 1 ELSE 0 END AS due,
+        CASE WHEN c.renewal_date > %(end)s THEN 1 ELSE 0 END AS moved_on
+    FROM per_customer pc
+    JOIN {customers} c ON c.id = pc.customer_id
+    LEFT JOIN {users} u ON u.id = c.owner_id
+    WHERE 1 = 1 {where}
+)
+SELECT group_key,
+    SUM(CASE WHEN start_arr > 0 THEN 1 ELSE 0 END),
+    SUM(CASE WHEN start_arr > 0 THEN start_arr ELSE 0 END),
+    SUM(CASE WHEN start_arr > 0 THEN expansion ELSE 0 END),
+    SUM(CASE WHEN start_arr > 0 THEN contraction ELSE 0 END),
+    SUM(CASE WHEN start_arr > 0 THEN churn ELSE 0 END),
+    SUM(CASE WHEN start_arr > 0 THEN churned ELSE 0 END),
+    SUM(CASE WHEN start_arr > 0 THEN 0 ELSE end_arr END),
+    SUM(due),
+    SUM(CASE WHEN due = 1 AND end_arr > 0 AND moved_on = 1 THEN 1 ELSE 0 END),
+    SUM(CASE WHEN due = 1 AND end_arr = 0 THEN 1 ELSE 0 END)
+FROM rows
+GROUP BY group_key
+"""
+FIGURES = (
+    "starting_customers",
+    "starting_arr",
+    "expansion",
+    "contraction",
+    "churn",
+    "churned_customers",
+    "new_business_arr",
+    "renewals_due",
+    "renewals_renewed",
+    "renewals_churned",
+)
+COUNTS = {"starting_customers", "churned_customers", "renewals_due", "renewals_renewed", "renewals_churned"}
+
+
+def _rows(*, start, end, tier, owner, group_by) -> list[tuple]:
+    quote = connection.ops.quote_name
+    key = {None: "NULL", "tier": "c.tier", "owner": "u.email"}[group_by]
+    where, params = "", {"start": start, "end": end}
     if tier:
-        customers = customers.filter(tier__in=tier)
+        names = []
+        for i, value in enumerate(tier):
+            params[f"tier{i}"] = value
+            names.append(f"%(tier{i})s")
+        where += f" AND c.tier IN ({', '.join(names)})"
     if owner is not None:
-        customers = customers.filter(owner=owner)
-    return customers
-
-
-def _annotated(customers: QuerySet[Customer], start: datetime.date, end: datetime.date) -> QuerySet[Customer]:
-    in_period = {"effective_date__gte": start, "effective_date__lte": end}
-    history = Customer.history.model.objects.filter(id=OuterRef("pk"), renewal_date__gte=start, renewal_date__lte=end)
-    return customers.annotate(
-        m_start_arr=_movement_sum(effective_date__lt=start),
-        m_end_arr=_movement_sum(effective_date__lte=end),
-        m_expansion=_movement_sum(kind__in=[Kind.EXPANSION, Kind.REACTIVATION], **in_period),
-        m_contraction=_movement_sum(kind=Kind.CONTRACTION, **in_period),
-        m_churn=_movement_sum(kind=Kind.CHURN, **in_period),
-        m_churned=Exists(ArrMovement.objects.filter(customer=OuterRef("pk"), kind=Kind.CHURN, **in_period)),
-        m_renewal_in_history=Exists(history),
+        where += " AND c.owner_id = %(owner)s"
+        params["owner"] = owner.pk
+    sql = RETENTION_SQL.format(
+        movements=quote(ArrMovement._meta.db_table),
+        history=quote(Customer.history.model._meta.db_table),
+        customers=quote(Customer._meta.db_table),
+        users=quote(get_user_model()._meta.db_table),
+        key=key,
+        where=where,
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
-def _aggregates(start: datetime.date, end: datetime.date) -> dict:
-    # The per-customer figures are annotated as m_*: an aggregate may not share its name with an annotation.
-    cohort = Q(m_start_arr__gt=0)
-    due = Q(renewal_date__gte=start, renewal_date__lte=end) | Q(m_renewal_in_history=True)
-    return {
-        "starting_customers": Count("pk", filter=cohort),
-        "starting_arr": Coalesce(Sum("m_start_arr", filter=cohort), Value(ZERO), output_field=MONEY),
-        "expansion": Coalesce(Sum("m_expansion", filter=cohort), Value(ZERO), output_field=MONEY),
-        "contraction": Coalesce(-Sum("m_contraction", filter=cohort), Value(ZERO), output_field=MONEY),
-        "churn": Coalesce(-Sum("m_churn", filter=cohort), Value(ZERO), output_field=MONEY),
-        "churned_customers": Count("pk", filter=cohort & Q(m_churned=True)),
-        "new_business_arr": Coalesce(Sum("m_end_arr", filter=~cohort), Value(ZERO), output_field=MONEY),
-        "renewals_due": Count("pk", filter=due),
-        "renewals_renewed": Count("pk", filter=due & Q(m_end_arr__gt=0, renewal_date__gt=end)),
-        "renewals_churned": Count("pk", filter=due & Q(m_end_arr=0)),
+def _figures(values) -> dict:
+    row = {
+        name: int(value or 0) if name in COUNTS else _money(value)
+        for name, value in zip(FIGURES, values, strict=True)
     }
-
-
-def _finish(row: dict) -> dict:
-    start_arr = row["starting_arr"] or ZERO
+    start_arr = row["starting_arr"]
     lost = row["churn"] + row["contraction"]
     row["ending_arr"] = start_arr - lost + row["expansion"]
     row["grr"] = _ratio(start_arr - lost, start_arr)
@@ -124,15 +155,13 @@ def retention(
 ) -> dict:
     """Retention over [start, end] (see the module docstring), with `groups` per tier or per owner's email when
     `group_by` is "tier" or "owner". One statement for the totals, one for the groups."""
-    customers = _annotated(_customers(tier=tier, owner=owner), start, end)
-    totals = _finish(customers.aggregate(**_aggregates(start, end)))
-    result = {"start": start, "end": end, **totals}
+    totals = _rows(start=start, end=end, tier=tier, owner=owner, group_by=None)
+    result = {"start": start, "end": end, **_figures(totals[0][1:] if totals else (0,) * len(FIGURES))}
     if group_by:
-        key = GROUPS[group_by]
-        rows = customers.values(key).annotate(**_aggregates(start, end)).order_by(key)
-        result["groups"] = [
-            {"key": row.pop(key), **_finish(row)} for row in rows
-        ]
+        rows = _rows(start=start, end=end, tier=tier, owner=owner, group_by=group_by)
+        result["groups"] = sorted(
+            ({"key": row[0], **_figures(row[1:])} for row in rows), key=lambda g: (g["key"] is None, g["key"] or "")
+        )
     return result
 
 
