@@ -7,7 +7,10 @@ from django.db import migrations, models
 
 def opening_movements(apps, schema_editor):
     """Every customer with ARR gets one "new" movement for it, dated at its contract start (else the day it was
-    created here), so the customer's ARR equals the sum of its movements from the start."""
+    created here; today when that is still ahead), so the customer's ARR equals the sum of its movements."""
+    import datetime
+
+    today = datetime.date.today()
     Customer = apps.get_model("crm", "Customer")
     ArrMovement = apps.get_model("success", "ArrMovement")
     db = schema_editor.connection.alias
@@ -25,7 +28,7 @@ def opening_movements(apps, schema_editor):
                 kind="new",
                 amount=arr,
                 arr_after=arr,
-                effective_date=contract_start or created_at.date(),
+                effective_date=min(contract_start or created_at.date(), today),
                 source="opening",
             )
         )

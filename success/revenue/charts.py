@@ -17,8 +17,11 @@ def retention_chart(months: list[dict]) -> SafeString:
     values = [float(m[key]) * 100 for m in months for key, _label, _colour in SERIES if m[key] is not None]
     if not months or not values:
         return format_html('<p class="help">{}</p>', "No starting ARR in these months: nothing to chart.")
-    top = max(120.0, max(values))
-    top = float(int(top / 20 + 1) * 20)
+    # The axis spans the values (monthly retention sits near 100 %: a 0-based axis would flatten it).
+    span = max(values) - min(values)
+    tick = 2 if span <= 8 else 5 if span <= 20 else 10 if span <= 50 else 20
+    bottom = max(0.0, (min(values) // tick - 1) * tick)
+    top = (max(values) // tick + 1) * tick
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(months) - 1) if len(months) > 1 else 0
 
@@ -26,13 +29,16 @@ def retention_chart(months: list[dict]) -> SafeString:
         return LEFT + (i * step if len(months) > 1 else plot_w / 2)
 
     def y(v: float) -> float:
-        return TOP + plot_h * (1 - v / top)
+        return TOP + plot_h * (1 - (v - bottom) / (top - bottom))
 
     grid = format_html_join(
         "",
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e5e7eb"/>'
         '<text x="{}" y="{}" font-size="11" text-anchor="end" fill="#6b7280">{}%</text>',
-        ((LEFT, _n(y(v)), WIDTH - RIGHT, _n(y(v)), LEFT - 6, _n(y(v) + 4), int(v)) for v in range(0, int(top) + 1, 20)),
+        (
+            (LEFT, _n(y(v)), WIDTH - RIGHT, _n(y(v)), LEFT - 6, _n(y(v) + 4), int(v))
+            for v in range(int(bottom), int(top) + 1, tick)
+        ),
     )
     labels = format_html_join(
         "",
