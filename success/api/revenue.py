@@ -4,6 +4,7 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -21,6 +22,13 @@ from success.revenue.filters import ArrMovementFilterSet
 from success.revenue.models import ArrMovement
 
 MONEY = {"max_digits": 16, "decimal_places": 2}
+
+
+class OneObjectSchema(AutoSchema):
+    """These views answer one object at their collection URL (GET .../retention/, .../book/): not a list."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
 MAX_MONTHS = 36
 
 # --- Movements ---------------------------------------------------------------------------------------------
@@ -54,6 +62,9 @@ class ArrMovementInputSerializer(InputSerializer):
 
 
 class ArrMovementSerializer(OutputSerializer):
+    churn_reason = serializers.ChoiceField(
+        ChurnReason.choices, allow_blank=True, read_only=True, help_text="Empty unless the movement is a churn."
+    )
     customer_name = serializers.CharField(read_only=True)
     created_by = serializers.EmailField(
         source="created_by_email", allow_null=True, read_only=True, help_text="null: recorded by the system."
@@ -197,6 +208,7 @@ class RetentionViewSet(ApiViewSet):
     permission_model = ArrMovement
     pagination_class = None
     filter_backends = []
+    schema = OneObjectSchema()
 
     @extend_schema(
         summary="Revenue retention over a period",
@@ -263,6 +275,7 @@ class BookViewSet(ApiViewSet):
     permission_model = Customer
     pagination_class = None
     filter_backends = []
+    schema = OneObjectSchema()
 
     @extend_schema(summary="The caller's book", responses={200: BookSerializer, **LIST_ERRORS})
     def list(self, request, *args, **kwargs):
@@ -274,6 +287,7 @@ class UserBookViewSet(ApiViewSet):
     permission_model = Customer
     pagination_class = None
     filter_backends = []
+    schema = OneObjectSchema()
 
     @extend_schema(
         summary="A staff user's book", parameters=[USER_ID], responses={200: BookSerializer, **DETAIL_ERRORS}
