@@ -23,6 +23,12 @@ router.register("contacts", ContactViewSet, basename="contact")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("usage-events", UsageEventViewSet, basename="usage-event")
 
+# --- revenue (success/api/revenue.py: ARR movements, retention metrics, a CSM's book) ---
+from success.api.revenue import register_routes as register_revenue_routes  # noqa: E402
+
+register_revenue_routes(router)
+# --- end revenue ---
+
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402

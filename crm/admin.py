@@ -22,6 +22,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from crm.admin_changelist import FastChangelistMixin, MineFilter, OwnerFilter
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
+from crm.churn import ChurnReason
 from crm.models import Contact, Customer, Heartbeat, LedgerEntry, Note, OutboundEmail, TimelineEvent
 from crm.outbound_email import email_resend
 from crm.resources import ContactResource, CustomerResource
@@ -215,9 +216,26 @@ class AddNoteInline(ServiceErrorsInlineMixin, admin.StackedInline):
         return super().get_queryset(request).none()
 
 
+class CustomerAdminForm(forms.ModelForm):
+    """The customer, plus why it churned: not stored on the customer, passed with the ARR change to the churn
+    ARR movement (crm.signals.customer_arr_changed)."""
+
+    churn_reason = forms.ChoiceField(
+        choices=[("", "---------"), *ChurnReason.choices],
+        required=False,
+        help_text="Required when ARR goes to 0 (a churn).",
+    )
+    churn_note = forms.CharField(max_length=500, required=False, help_text="Why it churned, in a few words.")
+
+    class Meta:
+        model = Customer
+        fields = CUSTOMER_FIELDS
+
+
 @admin.register(Customer)
 class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin,
                     ImportExportModelAdmin, SimpleHistoryAdmin):
+    form = CustomerAdminForm
     list_display = ("name", "domain", "lifecycle_stage", "tier", "owner", "arr_reporting", "renewal_date")
     list_select_related = ("owner",)
     list_filter = (MyCustomersFilter, "lifecycle_stage", "tier", OwnerFilter)
@@ -280,7 +298,11 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
                     "tier",
                     "owner",
                     # Editable: the form field (labelled in get_form); read-only: the labelled display.
-                    "arr" if request.user.has_perm(COMMERCIALS_PERMISSION) else "arr_reporting",
+                    *(
+                        ("arr", "churn_reason", "churn_note")
+                        if request.user.has_perm(COMMERCIALS_PERMISSION)
+                        else ("arr_reporting",)
+                    ),
                     "contract_start",
                     "renewal_date",
                     "timezone",
@@ -369,10 +391,10 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
                 data = {f: form.cleaned_data[f] for f in form_changes(request, form) if f in CUSTOMER_FIELDS}
                 if not data:
                     return
-                saved = customer_update(customer=obj, actor=request.user, **data)
+                saved = customer_update(customer=obj, actor=request.user, **data, **_churn(form, data))
             else:
                 data = {f: v for f, v in form.cleaned_data.items() if f in CUSTOMER_FIELDS}
-                saved = customer_create(actor=request.user, **data)
+                saved = customer_create(actor=request.user, **data, **_churn(form, data))
         except (ValidationError, PermissionDenied) as exc:
             raise ServiceRefused.from_exception(exc) from exc
         copy_saved(obj, saved)
@@ -389,6 +411,13 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
         # Reverting to a version saves through save_model, i.e. through customer_update.
         request._crm_reverting = True
         return self._rerun_with_errors(super().history_form_view, request, *args, **kwargs)
+
+
+def _churn(form, data) -> dict:
+    """The churn fields go with an ARR change only."""
+    if "arr" not in data:
+        return {}
+    return {key: form.cleaned_data.get(key) or "" for key in ("churn_reason", "churn_note")}
 
 
 def save_contacts_formset(request, customer, formset) -> None:

@@ -5,8 +5,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from crm.models import Contact, Customer, Note
+from crm.signals import customer_arr_changed
 from crm.timeline import timeline_record
 from crm.validators import validate_domain
 
@@ -63,6 +65,26 @@ def _clean_customer_data(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _pop_churn(data: dict[str, Any]) -> dict[str, str]:
+    """The write-only churn fields: passed on with `customer_arr_changed`, never stored on the customer."""
+    return {"churn_reason": data.pop("churn_reason", "") or "", "churn_note": data.pop("churn_note", "") or ""}
+
+
+def _send_arr_changed(*, customer: Customer, old: Decimal, new: Decimal, actor, effective_date, churn) -> None:
+    today = timezone.localdate()
+    if effective_date is None or effective_date > today:
+        effective_date = today
+    customer_arr_changed.send(
+        sender=Customer,
+        customer=customer,
+        old=Decimal(old),
+        new=Decimal(new),
+        actor=actor,
+        effective_date=effective_date,
+        **churn,
+    )
+
+
 RENEWAL_BEFORE_START = "The renewal date cannot be before the contract start."
 
 
@@ -89,6 +111,7 @@ def _full_clean_customer(customer: Customer, *, changed) -> None:
 
 @transaction.atomic
 def customer_create(*, actor=None, **data) -> Customer:
+    churn = _pop_churn(data)
     data = _clean_customer_data(data)
     if not _can_change_commercials(actor) and any(data.get(f) not in (None, "") for f in ("arr", "owner")):
         raise PermissionDenied("Your role cannot set a customer's ARR or owner.")
@@ -103,11 +126,18 @@ def customer_create(*, actor=None, **data) -> Customer:
         actor=actor,
         source=customer,
     )
+    if customer.arr:
+        # Its first ARR takes effect at the contract start (today when that is unknown or still ahead).
+        _send_arr_changed(
+            customer=customer, old=Decimal("0"), new=customer.arr, actor=actor,
+            effective_date=customer.contract_start, churn=churn,
+        )
     return customer
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
+    churn = _pop_churn(data)
     data = _clean_customer_data(data)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     changes: dict[str, list[Any]] = {}
@@ -129,6 +159,11 @@ def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
     _full_clean_customer(customer, changed=changes)
     customer._history_user = actor
     customer.save()
+    if "arr" in changes:
+        _send_arr_changed(
+            customer=customer, old=Decimal(changes["arr"][0]), new=customer.arr, actor=actor,
+            effective_date=None, churn=churn,
+        )
     if "lifecycle_stage" in changes:
         old, new = changes["lifecycle_stage"]
         timeline_record(

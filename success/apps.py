@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class SuccessConfig(AppConfig):
     name = "success"
+
+    def ready(self):
+        from success.revenue import admin as revenue_admin  # noqa: F401  (ARR movements, retention report)
+        from success.revenue import receivers  # noqa: F401  (crm.customer_arr_changed -> ARR movements)

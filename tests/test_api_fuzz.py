@@ -6,10 +6,12 @@ import itertools
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, Customer, Task
+from success.models import ArrMovement
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
@@ -43,6 +45,8 @@ def ids() -> dict[str, str]:
         "survey-invitations": first[Invitation],
         "survey-responses": first[Response],
         "survey-campaigns": first[Campaign],
+        "arr-movements": str(ArrMovement.objects.order_by("pk").values_list("pk", flat=True).first()),
+        "users": str(get_user_model().objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)[0]),
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),
         "calendar_name": BusinessCalendar.objects.order_by("pk").values_list("name", flat=True).first(),
         "policy_name": SlaPolicy.objects.order_by("pk").values_list("name", flat=True).first(),
@@ -54,6 +58,7 @@ def fill(path: str, known: dict[str, str]) -> str:
     if "{" not in path:
         return path
     path = path.replace("{id}", known[segment]).replace("{customer_id}", known["customers"])
+    path = path.replace("{user_id}", known["users"])
     path = path.replace("{ticket_id}", known["tickets"]).replace("{external_id}", known["external_id"])
     name = known["calendar_name"] if segment == "business-calendars" else known["policy_name"]
     return path.replace("{name}", name)

@@ -298,6 +298,9 @@ SPECTACULAR_SETTINGS = {
         "TaskTypeEnum": "crm.models.TaskType",
         "SurveyKindEnum": "surveys.models.Kind",
         "InboundEmailStatusEnum": "tickets.api.serializers.INBOUND_RESULT_STATUSES",
+        "ArrMovementKindEnum": "success.revenue.models.ArrMovementKind",
+        "ArrMovementSourceEnum": "success.revenue.models.ArrMovementSource",
+        "ChurnReasonEnum": "crm.churn.ChurnReason",
     },
 }
 

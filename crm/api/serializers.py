@@ -16,6 +16,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.settings import ISO_8601, api_settings
 from rest_framework.validators import UniqueValidator
 
+from crm.churn import ChurnReason
 from crm.models import Contact, ContactRole, Customer, LifecycleStage, Note, Tier, TimelineEvent
 from crm.services import RENEWAL_BEFORE_START, normalize_domain
 from crm.validators import validate_domain, validate_timezone
@@ -131,6 +132,16 @@ class CustomerInputSerializer(InputSerializer):
     )
     timezone = serializers.CharField(
         max_length=64, required=False, validators=[validate_timezone], help_text="IANA name, e.g. Europe/Paris."
+    )
+    churn_reason = serializers.ChoiceField(
+        ChurnReason.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Write-only. Why the customer left: required (400 on `churn_reason`) when this request sets "
+        "`arr` to 0 on a customer that had ARR; recorded on the churn ARR movement, not on the customer.",
+    )
+    churn_note = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="Write-only. Free text about the churn."
     )
 
     def validate(self, attrs):

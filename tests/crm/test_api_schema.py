@@ -68,6 +68,8 @@ def test_shapes(schema):
         "contract_start",
         "renewal_date",
         "timezone",
+        "churn_reason",  # write-only: passed on to the churn ARR movement
+        "churn_note",
     }
     assert components["CustomerInputRequest"]["required"] == ["name"]
     assert "required" not in components["CustomerUpsertInputRequest"]

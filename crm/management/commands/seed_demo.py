@@ -1,9 +1,10 @@
 """`manage.py seed_demo --customers N`: realistic demo and scale data, bulk-inserted (see crm.demo_data),
 then the support desk and its tickets for those customers (see tickets.demo_data) when the tickets app is
-installed, then the demo surveys and their history (see surveys.demo_data) when the surveys app is.
+installed, then the customers' ARR movement history (see success.revenue.demo_data), then the demo surveys and
+their history (see surveys.demo_data) when the surveys app is.
 
-crm imports no other app of ours at module level: the tickets and surveys parts are looked up when the command
-runs.
+crm imports no other app of ours at module level: the tickets, revenue and surveys parts are looked up when the
+command runs.
 """
 
 import random
@@ -131,6 +132,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             self._seed_tickets(ticket_demo, tickets, seed, first_new, ticket_path, batch_size)
             phases.append(("tickets", time.monotonic() - started))
+        if apps.is_installed("success"):
+            started = time.monotonic()
+            self._seed_revenue(seed, first_new, batch_size)
+            phases.append(("ARR movements", time.monotonic() - started))
         if apps.is_installed("surveys"):
             started = time.monotonic()
             self._seed_surveys(surveys, seed, first_new, result.contacts)
@@ -165,6 +170,19 @@ class Command(BaseCommand):
                 f"Seeded {support.tickets:,} tickets ({statuses}) with {support.messages:,} messages and "
                 f"{support.sla_targets:,} SLA targets through the {support.path} path in "
                 f"{support.seconds:.1f} s{sweep}."
+            )
+        )
+
+    def _seed_revenue(self, seed, first_new, batch_size) -> None:
+        from success.revenue.demo_data import demo_revenue_seed
+
+        result = demo_revenue_seed(
+            seed=seed, customers=Customer.objects.filter(pk__gte=first_new), batch_size=batch_size
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {result.movements:,} ARR movements ({result.churned:,} churned customers, "
+                f"{result.reactivated:,} came back) in {result.seconds:.1f} s."
             )
         )
 

@@ -1,0 +1,17 @@
+"""Signals crm sends so the apps above it can react without crm importing them (STYLE.md "Dependencies").
+
+`customer_arr_changed` is sent inside the transaction of `customer_create` / `customer_update` (the customer API,
+its upsert by external id used by the billing sync, the admin) after the new ARR is saved. A receiver that raises
+(e.g. a ValidationError about `churn_reason`) rolls the whole change back. Keyword arguments:
+
+    customer        the saved Customer (its `arr` is already the new value)
+    old, new        Decimal ARR before and after
+    actor           the user who made the change (None: the system)
+    effective_date  the date the change takes effect
+    churn_reason    one of crm.churn.ChurnReason, or "" (required by revenue when ARR goes to 0)
+    churn_note      free text, may be ""
+"""
+
+import django.dispatch
+
+customer_arr_changed = django.dispatch.Signal()
