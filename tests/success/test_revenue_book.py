@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from success.services import task_create
 
 from crm.services import customer_create
+from crm.task_services import task_create
 
 pytestmark = pytest.mark.django_db
 

@@ -175,7 +175,7 @@ def test_data_migration_gives_existing_customers_an_opening_movement(customer_fa
     from django.apps import apps
     from django.db import connection
 
-    migration = importlib.import_module("success.migrations.0003_revenue_arr_movements")
+    migration = importlib.import_module("success.migrations.0005_revenue_arr_movements")
     with_start = customer_factory(arr=Decimal("5000"), contract_start=D(2023, 3, 1))
     without_start = customer_factory(arr=Decimal("700"), contract_start=None, renewal_date=None)
     customer_factory(arr=Decimal("0"))
