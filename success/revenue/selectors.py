@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import Case, DecimalField, F, Max, Min, Q, QuerySet, Sum, Value, When
 
 from crm.models import Customer
 from success.revenue.models import ArrMovement
@@ -180,3 +180,43 @@ def retention_by_month(*, start: datetime.date, end: datetime.date, tier=None, o
         month_end = (month + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
         rows.append(retention(start=max(month, start), end=min(month_end, end), tier=tier, owner=owner))
     return rows
+
+
+def arr_outcomes(*, day: datetime.date, window_days: int = 90) -> dict[int, dict]:
+    """The customers with ARR > 0 at `day` (the sum of their movements effective on or before it) and what
+    happened to their revenue in the window (day, day + window_days]: {customer id: {"arr", "churned_on"
+    (the first churn in the window or None), "contracted" (a contraction in the window)}}.
+
+    One statement (one pass over the movements up to the window's end, grouped by customer), whatever the number
+    of customers. Health model validation reads it once per month start."""
+    window_end = day + datetime.timedelta(days=window_days)
+    in_window = Q(effective_date__gt=day)
+    rows = (
+        ArrMovement.objects.filter(effective_date__lte=window_end)
+        .values("customer_id")
+        .annotate(
+            arr=Sum(
+                Case(When(effective_date__lte=day, then=F("amount")), default=Value(Decimal("0"))),
+                output_field=DecimalField(max_digits=16, decimal_places=2),
+            ),
+            churned_on=Min(Case(When(in_window & Q(kind=Kind.CHURN), then=F("effective_date")), default=None)),
+            contracted=Max(Case(When(in_window & Q(kind=Kind.CONTRACTION), then=Value(1)), default=Value(0))),
+        )
+        .filter(arr__gt=0)
+        .order_by()
+    )
+    return {
+        row["customer_id"]: {
+            "arr": _money(row["arr"]),
+            "churned_on": _as_date(row["churned_on"]),
+            "contracted": bool(row["contracted"]),
+        }
+        for row in rows
+    }
+
+
+def _as_date(value) -> datetime.date | None:
+    # SQLite may answer the aggregated date as a string.
+    if value is None or isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value))
