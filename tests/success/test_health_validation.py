@@ -175,3 +175,67 @@ def test_36_month_starts_are_accepted_and_the_default_period_is_the_last_12_full
     report = validate_model(version=version, start=D(2022, 1, 1), end=D(2024, 12, 31), measures_fn=lambda **kw: {})
     assert len(report["months"]) == 36
     assert default_period(D(2026, 12, 3)) == (D(2025, 12, 1), D(2026, 11, 30))
+
+
+# --- API ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def crafted(monkeypatch, history):
+    """The validation reads the crafted measures instead of gather_measures."""
+    measures = CraftedMeasures(history)
+    monkeypatch.setattr("success.health.validation._default_measures_fn", lambda: measures)
+    return measures
+
+
+def url(version) -> str:
+    return f"/api/v1/health-models/{version.model_id}/validation/"
+
+
+def test_the_api_answers_the_report_of_the_asked_version(api_client_for, crafted, history, version):
+    client = api_client_for("read_only")
+    answer = client.get(url(version), {"start": "2025-01-01", "end": "2025-03-31", "version": version.number})
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert body["bands"]["red"]["churn_rate"] == "0.6667" and body["bands"]["green"]["churn_rate"] == "0.2500"
+    assert body["lift"] == "2.67"
+    assert body["misses"]["customers"] == [
+        {"customer": history["B"].pk, "name": "B", "month": "2025-03-01", "churned_on": "2025-04-20"}
+    ]
+    assert [row["month"] for row in body["months"]] == ["2025-01-01", "2025-02-01", "2025-03-01"]
+    assert body["months"][1]["bands"]["green"] == {
+        "customers": 3, "churned": 1, "contracted": 0, "churn_or_contraction": 1,
+        "churn_rate": "0.3333", "churn_or_contraction_rate": "0.3333",
+    }  # fmt: skip
+
+
+def test_the_api_defaults_to_the_last_12_full_months_and_the_latest_version(api_client_for, crafted, version):
+    _, newer = health_model_save(model=version.model, green_from=95)
+    body = api_client_for("csm").get(url(version)).json()
+    assert body["version"] == newer.number == 2
+    assert len(body["months"]) == 12
+    start, end = default_period(datetime.date.today())
+    assert (body["start"], body["end"]) == (start.isoformat(), end.isoformat())
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"start": "2025-13-01"}, "start"),
+        ({"end": "junk"}, "end"),
+        ({"start": "2025-03-01", "end": "2025-02-01"}, "end"),
+        ({"start": "2020-01-01", "end": "2025-01-01"}, "start"),
+        ({"version": "7"}, "version"),
+        ({"version": "x"}, "version"),
+        ({"month": "2025-01"}, "month"),
+    ],
+)
+def test_the_api_refuses_bad_input_naming_the_field(api_client_for, crafted, version, query, field):
+    answer = api_client_for("read_only").get(url(version), query)
+    assert answer.status_code == 400
+    assert list(answer.json()) == [field]
+
+
+def test_the_api_answers_404_for_an_unknown_model(api_client_for, version):
+    answer = api_client_for("read_only").get(f"/api/v1/health-models/{version.model_id + 100}/validation/")
+    assert answer.status_code == 404
