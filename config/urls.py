@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.views import my_time_zone
 from config.health import healthz
+from success.health.admin_validation import health_model_validation_view
 
 
 def task_admin_moved(request, rest):
@@ -22,6 +23,11 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/my-time-zone/", my_time_zone, name="my_time_zone"),
     re_path(r"^admin/success/task/(?P<rest>.*)$", task_admin_moved),
+    path(
+        "admin/success/healthmodel/<int:model_id>/validation/",
+        admin.site.admin_view(health_model_validation_view),
+        name="health_model_validation",
+    ),
     path("admin/", admin.site.urls),
     path("s/", include("surveys.urls")),
     path("u/", include("crm.urls")),

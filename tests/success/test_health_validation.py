@@ -27,6 +27,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from crm.services import customer_create
 from success.health.definitions import health_model_save
@@ -239,3 +240,31 @@ def test_the_api_refuses_bad_input_naming_the_field(api_client_for, crafted, ver
 def test_the_api_answers_404_for_an_unknown_model(api_client_for, version):
     answer = api_client_for("read_only").get(f"/api/v1/health-models/{version.model_id + 100}/validation/")
     assert answer.status_code == 404
+
+
+# --- Admin report ------------------------------------------------------------------------------------------
+
+
+def test_the_admin_report_renders_the_figures_a_chart_and_the_misses(client, make_staff, crafted, version):
+    client.force_login(make_staff("csm"))
+    page = reverse("health_model_validation", args=[version.model_id])
+    response = client.get(page, {"start": "2025-01-01", "end": "2025-03-31", "version": version.number})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert response.context["report"]["lift"] == Decimal("2.67")
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and 'id="validation-chart"' in html
+    assert "66.7 %" in html and "25.0 %" in html  # red's and green's churn rates
+    assert "2.67×" in html
+    assert 'id="validation-misses"' in html and ">B</a>" in html
+    assert "<script" not in html.split('id="content-main"')[1]
+
+
+def test_the_admin_report_shows_the_default_period_and_refuses_a_bad_one(client, make_staff, crafted, version):
+    client.force_login(make_staff("read_only"))
+    page = reverse("health_model_validation", args=[version.model_id])
+    response = client.get(page)
+    assert response.status_code == 200 and len(response.context["report"]["months"]) == 12
+    response = client.get(page, {"start": "2025-03-01", "end": "2025-02-01", "version": version.number})
+    assert response.status_code == 200 and response.context["report"] is None
+    assert "cannot be before its start" in response.content.decode()
+    assert client.get(reverse("health_model_validation", args=[version.model_id + 100])).status_code == 404
