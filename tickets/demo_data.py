@@ -486,7 +486,8 @@ TIER_TICKET_WEIGHT = {Tier.ENTERPRISE: 5.0, Tier.MID_MARKET: 2.5, Tier.SMB: 1.0}
 STAGE_TICKET_WEIGHT = {
     LifecycleStage.ONBOARDING: 1.5,
     LifecycleStage.AT_RISK: 1.8,
-    LifecycleStage.CHURNED: 0.3,
+    # Accounts that churned had a rough last few months (their tickets fall before the renewal they missed).
+    LifecycleStage.CHURNED: 1.8,
 }
 # Agents answer faster for higher priorities (mean minutes to the first reply, wall time).
 FIRST_REPLY_MEAN_MINUTES = {Priority.URGENT: 25, Priority.HIGH: 70, Priority.NORMAL: 200, Priority.LOW: 480}
@@ -609,6 +610,18 @@ def _created_at(rng: random.Random, status: str, now: dt.datetime, not_before: d
     return created.replace(microsecond=0)
 
 
+def _before_churn(rng: random.Random, customer: Customer, now: dt.datetime) -> dt.datetime | None:
+    """A churned account's ticket: in the four months before the renewal it did not take (None when that date is
+    not in the past or the customer did not exist then)."""
+    if customer.renewal_date is None:
+        return None
+    end = dt.datetime.combine(customer.renewal_date, dt.time(12), tzinfo=dt.UTC)
+    created = end - dt.timedelta(days=rng.uniform(5, 120), hours=rng.uniform(0, 8))
+    if end >= now or created < customer.created_at:
+        return None
+    return created.replace(microsecond=0)
+
+
 @contextmanager
 def _policies_cached(policies: list[SlaPolicy]):
     """While the seed runs (one transaction that also wrote the configuration, so nothing can change it), the
@@ -655,10 +668,13 @@ def _seed_services(setup: SupportSetup, customers, count: int, rng, now, result:
     for pk in chosen:
         customer = by_pk[pk]
         status = _weighted(rng, STATUS_WEIGHTS)
+        created_at = None
         if customer.lifecycle_stage == LifecycleStage.CHURNED:
             status = Status.CLOSED
+            created_at = _before_churn(rng, customer, now)
         requester = rng.choice(contacts[pk][:3])
-        plans.append((_created_at(rng, status, now, customer.created_at), customer, requester, status))
+        created_at = created_at or _created_at(rng, status, now, customer.created_at)
+        plans.append((created_at, customer, requester, status))
     ids = []
     # Opened in time order, so ticket numbers grow with time as in a real desk.
     for created, customer, requester, status in sorted(plans, key=lambda plan: (plan[0], plan[1].pk)):

@@ -3,7 +3,9 @@
 - adopting and mature accounts: steady usage (fewer users at weekends), a few of them slowly slipping;
 - onboarding accounts: ramping up from their contract start;
 - at-risk accounts: usage declining over the last three months;
-- churned accounts: usage fading in the months before their (missed) renewal, then nothing.
+- churned accounts: usage fading in the months before their (missed) renewal, then nothing; except the ones
+  that left for a reason usage cannot show (the business closed, the champion left: read from their churn
+  movement, seeded before), whose usage stays steady up to the churn: the surprises a health model misses.
 
 Days older than RAW_DAYS are written straight into the daily rollups (UsageDaily, UsageDailyName) with bulk
 inserts, as if their raw events had been rolled up; the last RAW_DAYS days go through the real ingestion service
@@ -21,11 +23,13 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from crm.churn import ChurnReason
 from crm.models import Contact, LifecycleStage
+from success.revenue.models import ArrMovement
 from success.usage.models import UsageDaily, UsageDailyName
 from success.usage.services import bulk_insert_rows, usage_events_record
 
-HISTORY_DAYS = 180
+HISTORY_DAYS = 300  # covers every month start whose 90 days can hold a demo churn (renewals up to 180 days ago)
 RAW_DAYS = 7
 DEFAULT_MAX_CUSTOMERS = 1_000
 USERS_BY_TIER = {"smb": 6, "mid_market": 20, "enterprise": 60}
@@ -45,7 +49,10 @@ def default_customer_count(customers: int) -> int:
     return min(customers, DEFAULT_MAX_CUSTOMERS)
 
 
-def _level(stage: str, days_ago: int, customer, rng: random.Random, slipping: bool) -> float:
+SURPRISE_REASONS = (ChurnReason.BUSINESS_CLOSED, ChurnReason.CHAMPION_LEFT)
+
+
+def _level(stage: str, days_ago: int, customer, rng: random.Random, slipping: bool, surprise: bool = False) -> float:
     """Share of the user base active on a day (0-1) for a customer in `stage`, `days_ago` days back."""
     if stage == LifecycleStage.ONBOARDING:
         started = customer.contract_start or (timezone.now().date() - dt.timedelta(days=30))
@@ -58,6 +65,8 @@ def _level(stage: str, days_ago: int, customer, rng: random.Random, slipping: bo
         days_to_end = (renewal - (timezone.now().date() - dt.timedelta(days=days_ago))).days
         if days_to_end <= 0:
             return 0.0
+        if surprise:
+            return 0.7
         return 0.6 if days_to_end > 120 else 0.05 + 0.55 * days_to_end / 120  # fading before the end
     if slipping:
         return 0.7 if days_ago > 60 else 0.45 + 0.25 * days_ago / 60
@@ -75,6 +84,11 @@ def demo_usage_seed(*, seed: int, customers: QuerySet, max_customers: int | None
         "customer_id", "email"
     ):
         contacts.setdefault(customer_id, []).append(email.lower())
+    surprises = set(
+        ArrMovement.objects.filter(
+            customer__in=[c.pk for c in chosen], kind=ArrMovement.Kind.CHURN, churn_reason__in=SURPRISE_REASONS
+        ).values_list("customer_id", flat=True)
+    )
     daily, by_name, raw = [], [], []
     for customer in chosen:
         users = [*contacts.get(customer.pk, [])]
@@ -85,7 +99,7 @@ def demo_usage_seed(*, seed: int, customers: QuerySet, max_customers: int | None
         result.customers += 1
         for days_ago in range(HISTORY_DAYS, -1, -1):
             day = today - dt.timedelta(days=days_ago)
-            share = _level(customer.lifecycle_stage, days_ago, customer, rng, slipping)
+            share = _level(customer.lifecycle_stage, days_ago, customer, rng, slipping, customer.pk in surprises)
             if day.weekday() >= 5:
                 share *= 0.25
             expected = share * len(users)

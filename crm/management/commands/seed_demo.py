@@ -1,7 +1,8 @@
 """`manage.py seed_demo --customers N`: realistic demo and scale data, bulk-inserted (see crm.demo_data),
 then the support desk and its tickets for those customers (see tickets.demo_data) when the tickets app is
 installed, then the customers' ARR movement history (see success.revenue.demo_data), then the demo surveys and
-their history (see surveys.demo_data) when the surveys app is.
+their history (see surveys.demo_data) when the surveys app is, then product usage (success.usage.demo_data) and
+finally health scores: a backfill of daily scores and a live recompute (success.health.demo_data).
 
 crm imports no other app of ours at module level: the tickets, revenue and surveys parts are looked up when the
 command runs.
@@ -20,6 +21,7 @@ from crm.models import Customer
 TICKETS_PER_CUSTOMER, DEFAULT_MAX_TICKETS, SERVICES_MAX_TICKETS = 2, 600, 2_000
 DEFAULT_MAX_INVITATIONS = 3_000  # surveys.demo_data.DEFAULT_MAX_INVITATIONS
 DEFAULT_MAX_USAGE_CUSTOMERS = 1_000  # success.usage.demo_data.DEFAULT_MAX_CUSTOMERS
+DEFAULT_HEALTH_DAYS = 90  # success.health.demo_data.DEFAULT_DAYS
 
 
 class Command(BaseCommand):
@@ -69,8 +71,15 @@ class Command(BaseCommand):
             "--usage",
             type=int,
             default=None,
-            help="How many of the new customers get a product usage history (six months of daily rollups, the "
+            help="How many of the new customers get a product usage history (ten months of daily rollups, the "
             f"last week as raw events; 0: none). Default: all, at most {DEFAULT_MAX_USAGE_CUSTOMERS:,}.",
+        )
+        parser.add_argument(
+            "--health-days",
+            type=int,
+            default=DEFAULT_HEALTH_DAYS,
+            help="Days of daily health scores to backfill for the new customers before their live recompute (0: "
+            f"no health scores at all). Default: {DEFAULT_HEALTH_DAYS}.",
         )
 
     def handle(
@@ -85,6 +94,7 @@ class Command(BaseCommand):
         ticket_path,
         surveys,
         usage=None,
+        health_days=DEFAULT_HEALTH_DAYS,
         **options,
     ):
         if customers < 1:
@@ -109,6 +119,8 @@ class Command(BaseCommand):
             raise CommandError("--surveys must be 0 or more.")
         if usage is not None and usage < 0:
             raise CommandError("--usage must be 0 or more.")
+        if not 0 <= health_days <= 400:
+            raise CommandError("--health-days must be from 0 to 400.")
         if if_empty and Customer.objects.exists():
             self.stdout.write("Customers exist already; nothing seeded (--if-empty).")
             return
@@ -144,6 +156,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             self._seed_usage(usage, seed, first_new, result.customers)
             phases.append(("usage", time.monotonic() - started))
+        if apps.is_installed("success") and health_days:
+            started = time.monotonic()
+            self._seed_health(health_days, first_new)
+            phases.append(("health", time.monotonic() - started))
         # Wall-clock time per phase (each includes its own queries and setup), for quoting and comparing.
         self.stdout.write(
             "Time per phase: "
@@ -215,6 +231,20 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Seeded product usage for {result.customers:,} customers: {result.days:,} days of rollups and "
                 f"{result.raw_events:,} raw events (the last week) in {result.seconds:.1f} s."
+            )
+        )
+
+    def _seed_health(self, days, first_new) -> None:
+        from success.health.demo_data import demo_health_seed
+
+        result = demo_health_seed(customers=Customer.objects.filter(pk__gte=first_new), days=days)
+        if result.skipped:
+            self.stdout.write(f"No health scores: {result.skipped}.")
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Scored {result.customers:,} customers: {result.days} days of daily health scores backfilled, "
+                f"then a live recompute ({result.scores:,} scores) in {result.seconds:.1f} s."
             )
         )
 

@@ -1,0 +1,69 @@
+"""Demo health scores for `manage.py seed_demo`: once the tickets, surveys, ARR movements and product usage of
+the demo customers are in, score them as the product would have every day of the last `days` days (backfill:
+HealthScore history only, no band-change events or risk tasks for the past), then one live recompute that sets
+their current health, band-change timeline events and red risk tasks.
+
+Every score goes through success.health.services.health_recompute, the one scoring path.
+"""
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from success.health.definitions import ensure_default_model
+
+DEFAULT_DAYS = 90
+
+
+@dataclass
+class HealthSeedResult:
+    customers: int = 0
+    days: int = 0
+    scores: int = 0
+    skipped: str = ""
+    seconds: float = 0.0
+
+
+def _recompute():
+    try:
+        from success.health.services import health_recompute
+    except ImportError:  # pragma: no cover - until the health engine lands
+        return None
+    return health_recompute
+
+
+def demo_health_seed(
+    *, customers: QuerySet, days: int = DEFAULT_DAYS, now: dt.datetime | None = None
+) -> HealthSeedResult:
+    """Backfill `days` days of daily scores (each scored at the end of its UTC day, from the data as it was
+    then) for `customers`, then recompute them live at `now`."""
+    started = time.monotonic()
+    now = now or timezone.now()
+    result = HealthSeedResult()
+    ensure_default_model()
+    health_recompute = _recompute()
+    if health_recompute is None:
+        result.skipped = "the health engine (success.health.services) is not installed"
+        return result
+    ids = list(customers.order_by("pk").values_list("pk", flat=True))
+    result.customers = len(ids)
+    if not ids:
+        return result
+    today = now.astimezone(dt.UTC).date()
+    for back in range(days, 0, -1):
+        day_end = dt.datetime.combine(today - dt.timedelta(days=back), dt.time(23, 59, 59), tzinfo=dt.UTC)
+        outcome = health_recompute(customer_ids=ids, at=day_end, backfill=True)
+        result.days += 1
+        result.scores += _scored(outcome)
+    result.scores += _scored(health_recompute(customer_ids=ids, at=now))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _scored(outcome) -> int:
+    if isinstance(outcome, dict):
+        return int(outcome.get("scored", 0) or 0)
+    return 0
