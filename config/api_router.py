@@ -29,12 +29,6 @@ from success.api.revenue import register_routes as register_revenue_routes  # no
 register_revenue_routes(router)
 # --- end revenue ---
 
-# --- health validation (success/api/health_validation.py: GET health-models/{id}/validation/) ---
-from success.api.health_validation import register_routes as register_health_validation_routes  # noqa: E402
-
-register_health_validation_routes(router)
-# --- end health validation ---
-
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402
@@ -47,6 +41,12 @@ from surveys.api.urls import register_routes as register_survey_routes  # noqa: 
 
 register_survey_routes(router)
 # --- end surveys ---
+
+# --- health validation (success/api/health_validation.py: GET health-models/{id}/validation/) ---
+from success.api.health_validation import register_routes as register_health_validation_routes  # noqa: E402
+
+register_health_validation_routes(router)
+# --- end health validation ---
 
 from django.urls import path  # noqa: E402
 

@@ -15,8 +15,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from success.health import validation
-from success.health.charts import churn_rate_chart
 from success.health.models import HealthModel
+from success.health.validation_chart import churn_rate_chart
 
 
 class ValidationForm(forms.Form):

@@ -1,4 +1,5 @@
-"""Server-side SVG for the health model validation report: no script, no external host (the CSP allows neither)."""
+"""Server-side SVG for the health model validation report (churn rate per band by month): no script, no external
+host (the CSP allows neither)."""
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
