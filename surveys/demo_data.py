@@ -176,6 +176,8 @@ def _plan(rng, surveys, customers, budget: int, now: dt.datetime) -> list[Invita
     if not contacts:
         return []
     rng.shuffle(contacts)
+    # Accounts that churned were asked before they left (what makes their unhappiness visible in time).
+    contacts.sort(key=lambda contact: contact.customer.lifecycle_stage != LifecycleStage.CHURNED)
     planned: list[Invitation] = []
     nps, ces = surveys[Kind.NPS], surveys[Kind.CES]
 
@@ -184,9 +186,14 @@ def _plan(rng, surveys, customers, budget: int, now: dt.datetime) -> list[Invita
     nps_contacts = max(1, int(budget * 0.4))
     for contact in contacts[:nps_contacts]:
         churned = contact.customer.lifecycle_stage == LifecycleStage.CHURNED
-        # This cycle (the last 5 months) unless churned; the previous cycle for about half of them.
+        # This cycle (the last 5 months) unless churned; the previous cycle for about half of them; a churned
+        # account in the months before the renewal it did not take.
         cycles = [] if churned else [now - dt.timedelta(days=rng.uniform(2, 150))]
-        if churned or rng.random() < 0.5:
+        renewal = contact.customer.renewal_date
+        if churned and renewal is not None and renewal <= now.date():
+            before = dt.timedelta(days=rng.uniform(20, 150))
+            cycles.append(dt.datetime.combine(renewal, dt.time(9), tzinfo=dt.UTC) - before)
+        elif churned or rng.random() < 0.5:
             cycles.append(now - dt.timedelta(days=rng.uniform(185, 350)))
         for at in cycles:
             at = _weekday_morning(rng, at)

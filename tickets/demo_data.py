@@ -464,6 +464,8 @@ CHANNEL_WEIGHTS = [
     (Channel.SOCIAL, 5),
 ]
 PRIORITY_WEIGHTS = [(Priority.LOW, 15), (Priority.NORMAL, 55), (Priority.HIGH, 22), (Priority.URGENT, 8)]
+ROUGH_PRIORITY_WEIGHTS = [(Priority.LOW, 5), (Priority.NORMAL, 35), (Priority.HIGH, 35), (Priority.URGENT, 25)]
+ROUGH_SLOWDOWN = 30
 CATEGORY_WEIGHTS = [
     (Category.QUESTION, 30),
     (Category.PROBLEM, 25),
@@ -673,12 +675,13 @@ def _seed_services(setup: SupportSetup, customers, count: int, rng, now, result:
             status = Status.CLOSED
             created_at = _before_churn(rng, customer, now)
         requester = rng.choice(contacts[pk][:3])
+        rough = created_at is not None  # the months before a churn: slower, more urgent, more back and forth
         created_at = created_at or _created_at(rng, status, now, customer.created_at)
-        plans.append((created_at, customer, requester, status))
+        plans.append((created_at, customer, requester, status, rough))
     ids = []
     # Opened in time order, so ticket numbers grow with time as in a real desk.
-    for created, customer, requester, status in sorted(plans, key=lambda plan: (plan[0], plan[1].pk)):
-        ticket = _one_ticket(rng, setup, customer, requester, status, created, now)
+    for created, customer, requester, status, rough in sorted(plans, key=lambda plan: (plan[0], plan[1].pk)):
+        ticket = _one_ticket(rng, setup, customer, requester, status, created, now, rough=rough)
         ids.append(ticket.pk)
         result.statuses[str(ticket.status)] += 1
     result.tickets = len(ids)
@@ -688,10 +691,15 @@ def _seed_services(setup: SupportSetup, customers, count: int, rng, now, result:
         result.sla_targets += SlaTarget.objects.filter(ticket_id__in=chunk).count()
 
 
-def _one_ticket(rng, setup, customer, requester, status: str, created: dt.datetime, now) -> Ticket:
+def _one_ticket(
+    rng, setup, customer, requester, status: str, created: dt.datetime, now, *, rough: bool = False
+) -> Ticket:
+    """One ticket through the services. `rough`: an account heading for churn: a harsher mix of priorities and
+    every wait ROUGH_SLOWDOWN times longer (SLA breaches, tickets still open weeks later)."""
     category = _weighted(rng, CATEGORY_WEIGHTS)
     subject, body, tags = rng.choice(TOPICS[category])
-    priority = _weighted(rng, PRIORITY_WEIGHTS)
+    priority = _weighted(rng, ROUGH_PRIORITY_WEIGHTS if rough else PRIORITY_WEIGHTS)
+    slow = ROUGH_SLOWDOWN if rough else 1
     channel = _weighted(rng, CHANNEL_WEIGHTS)
     words = {
         "first": requester.first_name or requester.email.split("@")[0],
@@ -727,7 +735,7 @@ def _one_ticket(rng, setup, customer, requester, status: str, created: dt.dateti
     sign = {"first": words["first"], "agent": (agent.full_name or "Support").split(" ")[0]}
 
     def reply(text: str, mean: float, public: bool = True) -> bool:
-        at = clock.after(mean, working_hours=True)
+        at = clock.after(mean * slow, working_hours=True)
         if at is None:
             return False
         ticket_reply(
@@ -742,14 +750,14 @@ def _one_ticket(rng, setup, customer, requester, status: str, created: dt.dateti
         return True
 
     def customer_says(text: str, mean: float) -> bool:
-        at = clock.after(mean)
+        at = clock.after(mean * slow)
         if at is None:
             return False
         ticket_customer_message(ticket=ticket, contact=requester, body=text, channel=channel, at=at)
         return True
 
     def move(new_status: str, mean: float, reason: str = "") -> bool:
-        at = clock.after(mean, working_hours=new_status != Status.CLOSED)
+        at = clock.after(mean * slow, working_hours=new_status != Status.CLOSED)
         if at is None:
             return False
         ticket_change_status(ticket=ticket, status=new_status, actor=agent, at=at, reason=reason)

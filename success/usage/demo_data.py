@@ -67,7 +67,10 @@ def _level(stage: str, days_ago: int, customer, rng: random.Random, slipping: bo
             return 0.0
         if surprise:
             return 0.7
-        return 0.6 if days_to_end > 120 else 0.05 + 0.55 * days_to_end / 120  # fading before the end
+        if days_to_end > 120:
+            return 0.6
+        fade = days_to_end / 120  # fading before the end: fewer users, and more and more days without any
+        return 0.0 if rng.random() > 0.25 + 0.75 * fade else 0.05 + 0.55 * fade
     if slipping:
         return 0.7 if days_ago > 60 else 0.45 + 0.25 * days_ago / 60
     return 0.7
