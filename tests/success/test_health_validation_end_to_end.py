@@ -25,10 +25,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from crm.models import Customer
 from crm.services import customer_create
 from success.health.definitions import ensure_default_model, health_model_save, latest_version
 from success.health.validation import default_period, validate_model
-from success.models import UsageDaily
+from success.models import HealthScore, UsageDaily
 from success.revenue.services import arr_movement_create
 
 pytest.importorskip("success.health.inputs")  # helper "inputs": gather_measures
@@ -88,7 +89,11 @@ def test_on_the_seeded_demo_red_customers_churn_more_often_than_green_ones():
     pytest.importorskip("success.health.services")  # helper "engine": the backfill
     out = StringIO()
     call_command("seed_demo", "--customers", 150, "--seed", 11, "--health-days", 3, stdout=out)
-    assert "Scored 150 customers: 3 days of daily health scores backfilled" in out.getvalue()
+    assert "Scored 150 customers: 3 days of daily health scores backfilled for 150 of them" in out.getvalue()
+    live = Customer.objects.filter(arr__gt=0).order_by("pk").first()
+    days = sorted(HealthScore.objects.filter(customer=live).values_list("day", flat=True))
+    today = timezone.now().astimezone(datetime.UTC).date()
+    assert days == [today - datetime.timedelta(days=n) for n in (3, 2, 1, 0)]  # the backfill, then live
     version = latest_version(ensure_default_model())
     start, end = default_period(timezone.localdate())
     report = validate_model(version=version, start=start, end=end)

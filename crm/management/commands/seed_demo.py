@@ -78,8 +78,8 @@ class Command(BaseCommand):
             "--health-days",
             type=int,
             default=DEFAULT_HEALTH_DAYS,
-            help="Days of daily health scores to backfill for the new customers before their live recompute (0: "
-            f"no health scores at all). Default: {DEFAULT_HEALTH_DAYS}.",
+            help="Days of daily health scores to backfill for the new customers (the first 1,000) before the live "
+            f"recompute of all of them (0: no health scores at all). Default: {DEFAULT_HEALTH_DAYS}.",
         )
 
     def handle(
@@ -243,8 +243,9 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             self.style.SUCCESS(
-                f"Scored {result.customers:,} customers: {result.days} days of daily health scores backfilled, "
-                f"then a live recompute ({result.scores:,} scores) in {result.seconds:.1f} s."
+                f"Scored {result.customers:,} customers: {result.days} days of daily health scores backfilled "
+                f"for {result.backfilled:,} of them, then a live recompute ({result.scores:,} scores) in "
+                f"{result.seconds:.1f} s."
             )
         )
 
