@@ -3,7 +3,8 @@ churn and contraction of the 90 days after (success.health.validation), with a s
 
 Routed in config/urls.py at /admin/success/healthmodel/<id>/validation/ (URL name `health_model_validation`),
 in front of the admin site's own URLs, so it does not depend on how the HealthModel admin is written: the
-HealthModel change page links to it with `reverse("health_model_validation", args=[model.pk])`.
+HealthModel change page links to it with `validation_link(model)` (or `reverse("health_model_validation",
+args=[model.pk])`).
 """
 
 from django import forms
@@ -13,6 +14,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from success.health import validation
 from success.health.models import HealthModel
@@ -87,3 +90,14 @@ def health_model_validation_view(request, model_id: int):
         "no_version": latest is None,
     }
     return TemplateResponse(request, "admin/success/healthmodel/validation.html", context)
+
+
+def validation_link(model: HealthModel) -> SafeString:
+    """The link the HealthModel admin shows (a read-only field or a list column): "Validate against past churn"."""
+    if not model.pk:
+        return format_html("{}", "—")
+    return format_html(
+        '<a href="{}" class="health-validation-link">{}</a>',
+        reverse("health_model_validation", args=[model.pk]),
+        "Validate against past churn",
+    )

@@ -30,6 +30,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm.services import customer_create
+from success.health.admin_validation import validation_link
 from success.health.definitions import health_model_save
 from success.health.validation import default_period, validate_model
 from success.revenue.services import arr_movement_create
@@ -268,3 +269,7 @@ def test_the_admin_report_shows_the_default_period_and_refuses_a_bad_one(client,
     assert response.status_code == 200 and response.context["report"] is None
     assert "cannot be before its start" in response.content.decode()
     assert client.get(reverse("health_model_validation", args=[version.model_id + 100])).status_code == 404
+
+
+def test_the_link_to_the_report_names_the_model(version):
+    assert f'href="/admin/success/healthmodel/{version.model_id}/validation/"' in validation_link(version.model)
