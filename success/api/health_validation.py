@@ -55,6 +55,10 @@ class MonthSerializer(serializers.Serializer):
         help_text="False while the 90 days after the month start have not all passed: churns may still come."
     )
     active_customers = serializers.IntegerField(help_text="Customers with ARR > 0 at the month start.")
+    sample_every = serializers.IntegerField(
+        help_text="1: every active customer was scored; n: every n-th by id (over 4,000 active customers)."
+    )
+    scored_customers = serializers.IntegerField(help_text="Customers scored into a band (the sample's).")
     unscored = serializers.IntegerField(help_text="Active customers with nothing measurable for the model.")
     bands = BandsSerializer()
 
@@ -82,7 +86,10 @@ class ValidationReportSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     window_days = serializers.IntegerField(help_text="The outcome window after each month start (90).")
-    customer_months = serializers.IntegerField(help_text="Active customers summed over the month starts.")
+    customer_months = serializers.IntegerField(help_text="Customers looked at, summed over the month starts.")
+    sampled = serializers.BooleanField(
+        help_text="True when a month had more than 4,000 active customers: the figures come from a sample."
+    )
     unscored = serializers.IntegerField(help_text="Customer-months with nothing measurable: in no band.")
     bands = BandsSerializer(help_text="Totals over the month starts.")
     lift = serializers.DecimalField(

@@ -121,7 +121,7 @@ def test_churn_rates_per_band_lift_misses_and_months_match_the_hand_count(histor
         "churn_rate": Decimal("0.25"), "churn_or_contraction_rate": Decimal("0.25"),
     }  # fmt: skip
     assert report["lift"] == Decimal("2.67")
-    assert (report["unscored"], report["customer_months"]) == (2, 17)
+    assert (report["unscored"], report["customer_months"], report["sampled"]) == (2, 17, False)
     assert report["misses"] == {
         "count": 1,
         "customers": [{"customer": history["B"].pk, "name": "B", "month": MAR, "churned_on": D(2025, 4, 20)}],
@@ -273,3 +273,14 @@ def test_the_admin_report_shows_the_default_period_and_refuses_a_bad_one(client,
 
 def test_the_link_to_the_report_names_the_model(version):
     assert f'href="/admin/success/healthmodel/{version.model_id}/validation/"' in validation_link(version.model)
+
+
+def test_a_large_book_is_scored_on_a_sample_of_every_nth_customer(history, version):
+    measures = CraftedMeasures(history)
+    report = validate_model(
+        version=version, start=JAN, end=JAN, measures_fn=measures, today=TODAY, max_scored=4
+    )  # 6 active in January: every 2nd by id (A, C, E)
+    assert measures.calls[0][1] == ["A", "C", "E"]
+    month = report["months"][0]
+    assert (month["active_customers"], month["sample_every"], month["scored_customers"]) == (6, 2, 2)
+    assert report["sampled"] is True and report["customer_months"] == 3
