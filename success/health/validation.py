@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.models import Customer
+from success.health.inputs import gather_measures
 from success.health.models import Band, HealthModelVersion
 from success.health.scoring import key_event_names, score_customer
 from success.revenue.selectors import arr_outcomes, month_starts
@@ -100,12 +101,6 @@ def _lift(bands: dict) -> Decimal | None:
     return ratio.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _default_measures_fn():
-    from success.health.inputs import gather_measures  # helper "inputs" lands it; imported when first used
-
-    return gather_measures
-
-
 def validate_model(
     *,
     version: HealthModelVersion,
@@ -117,10 +112,10 @@ def validate_model(
 ) -> dict:
     """The backtest of `version` over the month starts in [start, end] (see the module docstring).
 
-    `measures_fn(*, at, customer_ids, key_event_names) -> {customer id: measures}` defaults to
-    success.health.inputs.gather_measures. Raises ValidationError naming "start" or "end" on a bad period."""
+    `measures_fn(*, at, customer_ids, key_event_names) -> {customer id: measures}`: gather_measures (tests
+    pass crafted measures). Raises ValidationError naming "start" or "end" on a bad period."""
     months = validation_months(start, end)
-    measures_fn = measures_fn or _default_measures_fn()
+    measures_fn = measures_fn or gather_measures
     today = today or timezone.localdate()
     definition = version.definition
     key_events = {

@@ -186,7 +186,7 @@ def test_36_month_starts_are_accepted_and_the_default_period_is_the_last_12_full
 def crafted(monkeypatch, history):
     """The validation reads the crafted measures instead of gather_measures."""
     measures = CraftedMeasures(history)
-    monkeypatch.setattr("success.health.validation._default_measures_fn", lambda: measures)
+    monkeypatch.setattr("success.health.validation.gather_measures", measures)
     return measures
 
 

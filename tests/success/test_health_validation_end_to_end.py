@@ -32,8 +32,6 @@ from success.health.validation import default_period, validate_model
 from success.models import HealthScore, UsageDaily
 from success.revenue.services import arr_movement_create
 
-pytest.importorskip("success.health.inputs")  # helper "inputs": gather_measures
-
 pytestmark = pytest.mark.django_db
 
 D = datetime.date
