@@ -2,12 +2,13 @@
 """`make bench` (health): the full health recompute of 100,000 customers on PostgreSQL, against one raw SQL
 aggregate over the same data.
 
-A plain script (not collected by pytest), reusing bench_customers' database setup. Its own database by default
-(postgres://postgres@127.0.0.1:5432/crm_bench_health; DATABASE_URL overrides it), because the recompute scores
-every customer of the database. Seeded once with set-based SQL (INSERT ... SELECT generate_series, about a
-minute): BENCH_CUSTOMERS (100,000) customers with one contact each, 3 tickets each (15 % still open, 5 % urgent)
-with a resolution SLA target each (10 % breached), one survey answer each (NPS, CSAT or CES), 60 days of usage
-rollups for half of them, and timeline events (a CSM note for 70 %, a ticket.opened per ticket, two emails).
+A plain script (not collected by pytest), reusing bench_customers' database setup. Its own database,
+BENCH_HEALTH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/crm_bench_health; DATABASE_URL is
+ignored), because the recompute scores every customer of the database. Seeded once with set-based SQL
+(INSERT ... SELECT generate_series, about a minute): BENCH_CUSTOMERS (100,000) customers with one contact each,
+3 tickets each (15 % still open, 5 % urgent) with a resolution SLA target each (10 % breached), one survey answer
+each (NPS, CSAT or CES), 60 days of usage rollups for half of them, and timeline events (a CSM note for 70 %, a
+ticket.opened per ticket, two emails).
 Every date is relative to ANCHOR, a fixed instant, and the recompute runs at ANCHOR + 12 h, so every run
 measures the same whatever the day.
 
@@ -30,7 +31,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crm_bench_health")
+# Its own database whatever DATABASE_URL says: the recompute scores every customer of the database.
+os.environ["DATABASE_URL"] = os.environ.get(
+    "BENCH_HEALTH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crm_bench_health"
+)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_customers import pg_connect, setup_django
 
