@@ -193,7 +193,7 @@ def open_ticket_counts(*, customer_ids: list[int], at: dt.datetime) -> dict[int,
     reopened after `at` counts as open at `at` too (reopening clears its solved time): when `at` is now, a
     reopened ticket counts from its current status."""
     rows = (
-        Ticket.objects.filter(customer_id__in=customer_ids, created_at__lte=at, merged_into__isnull=True)
+        Ticket.objects.filter(customer_id__any_of=customer_ids, created_at__lte=at, merged_into__isnull=True)
         .filter(Q(solved_at__isnull=True) | Q(solved_at__gt=at))
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
         .values("customer_id")
@@ -212,7 +212,7 @@ def sla_breach_counts(
     longest = max(days)
     rows = (
         SlaTarget.objects.filter(
-            ticket__customer_id__in=customer_ids,
+            ticket__customer_id__any_of=customer_ids,
             breached=True,
             due_at__gte=at - dt.timedelta(days=longest),
             due_at__lt=at,
