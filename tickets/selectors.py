@@ -25,6 +25,7 @@ from tickets.models import (
     Priority,
     SlaPolicy,
     SlaTarget,
+    Status,
     Ticket,
     TicketAttachment,
     TicketMessage,
@@ -196,6 +197,8 @@ def open_ticket_counts(*, customer_ids: list[int], at: dt.datetime) -> dict[int,
         Ticket.objects.filter(customer_id__any_of=customer_ids, created_at__lte=at, merged_into__isnull=True)
         .filter(Q(solved_at__isnull=True) | Q(solved_at__gt=at))
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+        # A solved or closed ticket without its time (not written by our services) is never open.
+        .exclude(status__in=[Status.SOLVED, Status.CLOSED], solved_at__isnull=True, closed_at__isnull=True)
         .values("customer_id")
         .annotate(open=Count("id"), urgent=Count("id", filter=Q(priority=Priority.URGENT)))
         .order_by()
