@@ -412,3 +412,40 @@ def test_the_periodic_tasks_are_declared():
     assert specs["Health recompute (nightly)"]["crontab"] == {"minute": "40", "hour": "2"}
     for spec in specs.values():
         assert spec["task"] in app.tasks
+
+
+def test_the_nightly_run_queues_one_recompute_per_chunk_scoring_one_instant(make_customer, model, monkeypatch):
+    from success.health import services, tasks
+
+    monkeypatch.setattr(services, "CHUNK_SIZE", 2)
+    customers = [make_customer() for _ in range(5)]
+    queued = []
+    monkeypatch.setattr(tasks.recompute_customers, "delay", lambda *args: queued.append(args))
+
+    assert tasks.recompute_nightly() == {"chunks": 3}
+
+    assert [ids for ids, _ in queued] == [
+        [c.pk for c in customers[:2]],
+        [c.pk for c in customers[2:4]],
+        [customers[4].pk],
+    ]
+    assert len({at for _, at in queued}) == 1
+    for ids, at in queued:
+        tasks.recompute_customers(ids, at)
+    assert HealthScore.objects.filter(day=TODAY).count() == 5
+
+
+def test_an_older_computation_never_overwrites_a_newer_one(make_customer, model):
+    from tickets.models import Ticket
+
+    customer = make_customer(renewal_in=None)
+    add_tickets(customer, 3, None)
+    before_tickets = Ticket.objects.filter(customer=customer).earliest("created_at").created_at
+    before_tickets -= dt.timedelta(microseconds=1)
+    type(customer).objects.filter(pk=customer.pk).update(created_at=before_tickets - dt.timedelta(microseconds=1))
+    now = timezone.now()
+    health_recompute(at=now)  # 25.0, red
+    health_recompute(at=before_tickets)  # a late run of an earlier instant, before the tickets: 100.0
+    assert stored(customer).score == Decimal("25.0")
+    current = CustomerHealth.objects.get(customer=customer)
+    assert (current.score, current.computed_at) == (Decimal("25.0"), now)
