@@ -143,6 +143,8 @@ def _recompute_chunk(rows, *, at, day, versions, key_events, backfill, stats) ->
         )
         results = {}
         for pk, stage in stages.items():
+            if measures[pk].get("customer_since") is None:  # deleted since its chunk was read
+                continue
             version = version_for_stage(versions, stage)
             result = score_customer(version.definition, measures[pk], at_day=day, overrides=overrides.get(pk))
             if result is None:
