@@ -449,3 +449,16 @@ def test_an_older_computation_never_overwrites_a_newer_one(make_customer, model)
     assert stored(customer).score == Decimal("25.0")
     current = CustomerHealth.objects.get(customer=customer)
     assert (current.score, current.computed_at) == (Decimal("25.0"), now)
+
+
+def test_a_new_renewal_date_requests_a_recompute_and_a_new_name_does_not(
+    make_customer, model, make_staff, django_capture_on_commit_callbacks
+):
+    from crm.services import customer_update
+
+    admin = make_staff("admin")
+    renewed, renamed = make_customer(), make_customer()
+    with django_capture_on_commit_callbacks(execute=True):
+        customer_update(customer=renewed, renewal_date=TODAY + dt.timedelta(days=400), actor=admin)
+        customer_update(customer=renamed, name="Renamed Ltd", actor=admin)
+    assert list(HealthRecomputeRequest.objects.values_list("customer_id", flat=True)) == [renewed.pk]
