@@ -32,6 +32,7 @@ from crm.models import Customer, LifecycleStage, Task, TimelineEvent
 from crm.task_services import task_create
 from crm.timeline import timeline_record, timeline_record_many
 from success.health.definitions import version_for_stage, versions_by_stage
+from success.health.inputs import gather_measures
 from success.health.models import (
     Band,
     CustomerHealth,
@@ -121,8 +122,6 @@ def _customer_chunks(customer_ids, at):
 
 
 def _recompute_chunk(rows, *, at, day, versions, key_events, backfill, stats) -> None:
-    from success.health.inputs import gather_measures  # written in parallel by helper "inputs"
-
     stats["customers"] += len(rows)
     stages = {}
     for pk, stage, arr in rows:

@@ -20,7 +20,6 @@ pytestmark = [pytest.mark.celery_live, pytest.mark.django_db(transaction=True)]
 
 
 def test_beat_and_worker_score_a_customer_whose_ticket_requested_it(monkeypatch, tmp_path, contact_factory):
-    pytest.importorskip("success.health.inputs")
     queue_name = f"live-{uuid.uuid4().hex[:10]}"
     call_command("setup_periodic_tasks", stdout=io.StringIO())
     pending = PeriodicTask.objects.get(name="Health recompute (pending)")

@@ -28,60 +28,6 @@ from tickets.services import ticket_create
 
 pytestmark = pytest.mark.django_db
 
-
-def _temporary_inputs():
-    """TEMPORARY until helper "inputs" lands success.health.inputs: open tickets and the customer's dates only."""
-    import sys
-    import types
-
-    from django.db.models import Count
-
-    from crm.models import Customer
-    from tickets.models import Status, Ticket
-
-    def gather_measures(*, at, customer_ids, key_event_names=frozenset()):
-        open_tickets = dict(
-            Ticket.objects.filter(customer_id__in=customer_ids, created_at__lte=at)
-            .exclude(status__in=[Status.SOLVED, Status.CLOSED])
-            .values("customer_id")
-            .annotate(n=Count("id"))
-            .values_list("customer_id", "n")
-        )
-        rows = Customer.objects.filter(pk__in=customer_ids).values_list(
-            "pk", "renewal_date", "contract_start", "created_at"
-        )
-        return {
-            pk: {
-                "open_tickets": open_tickets.get(pk, 0),
-                "urgent_open_tickets": 0,
-                "sla_breaches_30d": 0,
-                "sla_breaches_90d": 0,
-                "nps_latest": None,
-                "nps_latest_at": None,
-                "csat_90d_mean": None,
-                "csat_90d_count": 0,
-                "ces_90d_mean": None,
-                "ces_90d_count": 0,
-                "usage_ever": False,
-                "key_events_30d": {},
-                "last_touch_on": None,
-                "last_touch_kind": None,
-                "customer_since": start or created.date(),
-                "renewal_date": renewal,
-            }
-            for pk, renewal, start, created in rows
-        }
-
-    module = types.ModuleType("success.health.inputs")
-    module.gather_measures = gather_measures
-    sys.modules["success.health.inputs"] = module
-
-
-try:
-    import success.health.inputs  # noqa: F401
-except ImportError:
-    _temporary_inputs()
-
 TODAY = timezone.now().astimezone(dt.UTC).date()
 
 # Open tickets: 0 -> 100, 4 or more -> 0, 25 points per ticket (weight 3). Renewal: 30 days or less -> 0, else 100
@@ -193,6 +139,46 @@ def test_stored_scores_are_the_hand_computed_ones(model, make_customer, csm, dja
     # A first score changes no band: no event, no task.
     assert not TimelineEvent.objects.filter(kind="health.band_changed").exists()
     assert not Task.objects.filter(reason=RED_TASK_REASON).exists()
+
+
+def test_the_shipped_model_scores_real_tickets_usage_and_notes_as_computed_by_hand(make_customer, csm):
+    """Default model: open tickets 1 -> 80 (weight 10); urgent 0, SLA breaches 0 -> 100 (10 each); a note today ->
+    CSM engagement 100 (10); renewal in 200 days -> 100 (5); one usage event yesterday and none before -> usage trend
+    +100 % -> 100 (15) and 1 active day -> 5 (10); no survey: NPS, CSAT and CES missing (weights renormalised).
+    (800 + 1000 + 1000 + 1000 + 500 + 1500 + 50) / 70 = 83.57 -> 83.6."""
+    from crm.services import note_create
+    from success.usage.services import usage_events_record
+
+    customer = make_customer(tickets=1)
+    note_create(customer=customer, body="Kick-off call went well.", actor=csm)
+    yesterday = dt.datetime.combine(TODAY - dt.timedelta(days=1), dt.time(10), tzinfo=dt.UTC)
+    recorded = usage_events_record(
+        events=[{"id": "e1", "customer": customer.pk, "name": "login", "occurred_at": yesterday.isoformat()}]
+    )
+    assert recorded.accepted == 1, recorded.errors
+
+    health_recompute(customer_ids=[customer.pk])
+
+    score = stored(customer)
+    assert (score.score, score.band, score.model_version.model.name) == (
+        Decimal("83.6"),
+        "green",
+        "Default health model",
+    )
+    assert {row["name"]: row["score"] for row in score.components} == {
+        "Open tickets": 80.0,
+        "Urgent open tickets": 100.0,
+        "SLA breaches (90 days)": 100.0,
+        "Latest NPS": None,
+        "CSAT (90 days)": None,
+        "CES (90 days)": None,
+        "Usage trend": 100.0,
+        "Active days (30 days)": 5.0,
+        "CSM engagement": 100.0,
+        "Renewal proximity": 100.0,
+    }
+    assert component(score, "CSM engagement")["inputs"] == {"last_touch_on": TODAY.isoformat(), "kind": "note.added"}
+    assert component(score, "Usage trend")["effective_weight"] == round(15 / 70, 4)
 
 
 def test_a_drop_to_red_is_recorded_once_with_one_task_however_often_it_runs(make_customer, model, csm):
