@@ -448,3 +448,19 @@ def test_a_new_renewal_date_requests_a_recompute_and_a_new_name_does_not(
         customer_update(customer=renewed, renewal_date=TODAY + dt.timedelta(days=400), actor=admin)
         customer_update(customer=renamed, name="Renamed Ltd", actor=admin)
     assert list(HealthRecomputeRequest.objects.values_list("customer_id", flat=True)) == [renewed.pk]
+
+
+def test_the_command_backfills_previous_days_then_scores_today(make_customer, model):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    customer = make_customer()
+    type(customer).objects.filter(pk=customer.pk).update(created_at=timezone.now() - dt.timedelta(days=10))
+    out = StringIO()
+    call_command("health_recompute", "--backfill-days", "3", "--customer", str(customer.pk), stdout=out)
+    call_command("health_recompute", "--customer", str(customer.pk), stdout=out)
+    days = list(HealthScore.objects.filter(customer=customer).order_by("day").values_list("day", flat=True))
+    assert days == [TODAY - dt.timedelta(days=n) for n in (3, 2, 1, 0)]
+    assert CustomerHealth.objects.get(customer=customer).day == TODAY
+    assert f"{TODAY}: 1 scored" in out.getvalue()
