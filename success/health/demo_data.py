@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from success.health.definitions import ensure_default_model
+from success.health.services import health_recompute
 
 DEFAULT_DAYS = 90
 # The backfill scores each customer once per day: at scale (seed_demo --customers 100000) only the first ones
@@ -27,16 +28,7 @@ class HealthSeedResult:
     backfilled: int = 0
     days: int = 0
     scores: int = 0
-    skipped: str = ""
     seconds: float = 0.0
-
-
-def _recompute():
-    try:
-        from success.health.services import health_recompute
-    except ImportError:  # pragma: no cover - until the health engine lands
-        return None
-    return health_recompute
 
 
 def demo_health_seed(
@@ -52,10 +44,6 @@ def demo_health_seed(
     now = now or timezone.now()
     result = HealthSeedResult()
     ensure_default_model()
-    health_recompute = _recompute()
-    if health_recompute is None:
-        result.skipped = "the health engine (success.health.services) is not installed"
-        return result
     ids = list(customers.order_by("pk").values_list("pk", flat=True))
     result.customers = len(ids)
     if not ids:

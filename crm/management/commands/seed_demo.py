@@ -238,9 +238,6 @@ class Command(BaseCommand):
         from success.health.demo_data import demo_health_seed
 
         result = demo_health_seed(customers=Customer.objects.filter(pk__gte=first_new), days=days)
-        if result.skipped:
-            self.stdout.write(f"No health scores: {result.skipped}.")
-            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Scored {result.customers:,} customers: {result.days} days of daily health scores backfilled "
