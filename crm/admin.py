@@ -76,6 +76,38 @@ def render_customer_panels(customer) -> str:
 
 # --- end panels -----------------------------------------------------------------------------------
 
+# --- Columns and filters other apps add to the customer list ---------------------------------------
+# Likewise for the changelist (in the app's admin.py):
+#     @register_customer_column(select_related=("health",))
+#     @admin.display(description="Health", ordering="health__score")
+#     def health(customer) -> str: ...            # one value per row, from the joined relation: no query per row
+#     register_customer_list_filter(HealthBandFilter)   # a SimpleListFilter
+# Columns come after crm's own; `select_related` joins what they read, so the changelist's query count stays flat.
+CUSTOMER_COLUMNS: list[Callable] = []
+CUSTOMER_LIST_FILTERS: list = []
+CUSTOMER_LIST_SELECT_RELATED: list[str] = []
+
+
+def register_customer_column(column: Callable | None = None, *, select_related: tuple[str, ...] = ()):
+    def register(column: Callable) -> Callable:
+        if column not in CUSTOMER_COLUMNS:
+            CUSTOMER_COLUMNS.append(column)
+        for relation in select_related:
+            if relation not in CUSTOMER_LIST_SELECT_RELATED:
+                CUSTOMER_LIST_SELECT_RELATED.append(relation)
+        return column
+
+    return register(column) if column is not None else register
+
+
+def register_customer_list_filter(list_filter):
+    if list_filter not in CUSTOMER_LIST_FILTERS:
+        CUSTOMER_LIST_FILTERS.append(list_filter)
+    return list_filter
+
+
+# --- end columns ----------------------------------------------------------------------------------
+
 
 def copy_saved(obj, saved) -> None:
     """Make the admin's instance the row the service saved (pk, normalised values)."""
@@ -246,6 +278,19 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
     autocomplete_fields = ("owner",)
     inlines = (ContactInline, AddNoteInline)
     resource_classes = (CustomerResource,)
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), *CUSTOMER_COLUMNS)
+
+    def get_list_filter(self, request):
+        return (*super().get_list_filter(request), *CUSTOMER_LIST_FILTERS)
+
+    def get_list_select_related(self, request):
+        return (*super().get_list_select_related(request), *CUSTOMER_LIST_SELECT_RELATED)
+
+    def get_sortable_by(self, request):
+        sortable = [column for column in CUSTOMER_COLUMNS if getattr(column, "admin_order_field", None)]
+        return (*super().get_sortable_by(request), *sortable)
 
     def get_search_results(self, request, queryset, search_term):
         """Each word must match (in any case) the name, domain, external id or a contact's email.
