@@ -49,7 +49,8 @@ def format_thresholds(thresholds) -> str:
 
 
 def parse_thresholds(text: str) -> list:
-    """Text to pairs: "0:100, 2:80, *:20" -> [[0, 100], [2, 80], [None, 20]] ("*": every larger value). Raises ValidationError."""
+    """Text to pairs: "0:100, 2:80, *:20" -> [[0, 100], [2, 80], [None, 20]] ("*": every larger value).
+    Raises ValidationError."""
     pairs = []
     for index, part in enumerate(p.strip() for p in (text or "").split(",")):
         if not part:
@@ -155,8 +156,9 @@ class DefinitionRefused(Exception):
 
 
 def split_definition_errors(exc: ValidationError, form_fields, row_of: list[int]) -> DefinitionRefused:
-    """Where each error goes: "components[2].thresholds" -> the inline form of the 3rd component saved, field thresholds; the model's
-    own fields -> that field of the model form; the rest ("components": none at all, weights all 0) -> the top."""
+    """Where each error goes: "components[2].thresholds" -> the inline form of the 3rd component saved, field
+    thresholds; the model's own fields -> that field of the model form; the rest ("components": none at all,
+    weights all 0) -> the top of the page."""
     main: dict = {}
     rows: dict = {}
     for key, msgs in (exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}).items():
