@@ -171,3 +171,18 @@ def test_only_admins_and_csms_may_override(api_client_for):
         assert response.status_code == 403, role
         assert api_client_for(role).get(url).status_code == 200
     assert not HealthOverride.objects.exists()
+
+
+def test_overrides_applied_are_shown_in_the_explanation(api, client, make_staff):
+    customer = CustomerFactory()
+    by = {"reason": "Champion left", "expires_on": "2026-12-31", "by": "casey@example.com"}
+    put_score(customer, day=TODAY, overrides={"": {"score": 30, **by}, "Open tickets": {"score": 10, **by}})
+    body = api.get(f"/api/v1/customers/{customer.pk}/health/").json()
+    assert (body["score"], body["band"]) == (30.0, "red")
+    assert body["computed_score"] > 50 and body["override"]["reason"] == "Champion left"
+    tickets = next(c for c in body["components"] if c["name"] == "Open tickets")
+    assert tickets["score"] == 10.0 and tickets["overridden"]["computed_score"] == 80.0
+    client.force_login(make_staff("csm"))
+    page = client.get(f"/admin/crm/customer/{customer.pk}/change/").content.decode()
+    assert "overridden to 30 by casey@example.com until 2026-12-31: Champion left" in page
+    assert "overridden to 10 by casey@example.com" in page and "computed 80.0" in page
