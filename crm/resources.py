@@ -41,6 +41,9 @@ CUSTOMER_COLUMNS = (
     "renewal_date",
     "timezone",
 )
+# Read on import only, never stored on the customer: why it churned when a row takes its ARR to 0 (they are passed
+# with the ARR change to the churn ARR movement; crm.churn.ChurnReason lists the reasons).
+CHURN_COLUMNS = ("churn_reason", "churn_note")
 # Resource field names; the `customer` field's column is `customer_external_id`.
 CONTACT_RESOURCE_FIELDS = (
     "customer", "email", "first_name", "last_name", "role", "is_primary", "phone", "timezone"
@@ -175,6 +178,8 @@ class CustomerResource(ServiceResource):
             for attribute in self.imported_attributes(row)
             if attribute in CUSTOMER_FIELDS
         }
+        if "arr" in data:  # a churn (ARR to 0) needs a reason: the optional import-only churn columns
+            data.update({key: str(row.get(key) or "").strip() for key in CHURN_COLUMNS})
         try:
             if is_create:
                 return customer_create(actor=actor, **data)

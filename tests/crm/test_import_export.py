@@ -266,3 +266,29 @@ def test_exports_keep_formulas_as_text_in_a_spreadsheet(client, csm):
         "phone": "'\t+1 555 0100",
     }
     assert rows["bob@acme.io"]["first_name"] == "Bob" and rows["bob@acme.io"]["last_name"] == "Plain"
+
+
+def test_an_import_that_churns_a_customer_needs_a_churn_reason_column(client, csm):
+    from success.revenue.models import ArrMovement
+
+    customer_create(name="Leaving", external_id="c-40", arr="1200.00")
+    customer_create(name="Also leaving", external_id="c-41", arr="600.00")
+    header = ",".join(CUSTOMER_COLUMNS) + ",churn_reason,churn_note\n"
+    # Without a reason the row is refused, naming churn_reason, and nothing is written.
+    refused = upload(client, Customer, header + "c-40,Leaving,,churned,smb,,0,,,UTC,,\n")
+    invalid = {row.number: row.field_specific_errors for row in refused.context["result"].invalid_rows}
+    errors = refused.context["result"].row_errors()
+    shown = " ".join(str(e) for e in invalid.get(1, {}).get("churn_reason", [])) + str(errors)
+    assert "churn reason" in shown.lower()
+    assert Customer.objects.get(external_id="c-40").arr == Decimal("1200.00")
+    text = header + (
+        "c-40,Leaving,,churned,smb,,0,,,UTC,competitor,Moved to a rival\n"
+        "c-41,Also leaving,,churned,smb,,0,,,UTC,price,\n"
+    )
+    preview = upload(client, Customer, text)
+    assert not preview.context["result"].has_validation_errors() and not preview.context["result"].has_errors()
+    confirm(client, Customer, preview)
+    churns = {m.customer.external_id: (m.kind, m.churn_reason, m.churn_note)
+              for m in ArrMovement.objects.filter(kind="churn").select_related("customer")}
+    assert churns == {"c-40": ("churn", "competitor", "Moved to a rival"), "c-41": ("churn", "price", "")}
+    assert Customer.objects.get(external_id="c-40").arr == 0
