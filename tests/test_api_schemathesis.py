@@ -52,6 +52,7 @@ def known_objects_config() -> str:
             "survey-invitations",
             "survey-responses",
             "survey-campaigns",
+            "health-models",
         )
     ]
     pins += [

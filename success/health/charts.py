@@ -60,13 +60,11 @@ def health_history_chart(history: list[dict], bands: dict) -> SafeString:
         '<text x="{}" y="{}" font-size="10" text-anchor="end" fill="#6b7280">{}</text>',
         ((LEFT - 4, _n(y(v) + 3), v) for v in (0, 50, 100)),
     )
+    ends = [(first, "start"), (last, "end")] if last != first else [(first, "middle")]
     labels = format_html_join(
         "",
         '<text x="{}" y="{}" font-size="10" text-anchor="{}" fill="#374151">{}</text>',
-        (
-            (_n(x(first)), HEIGHT - 8, "start", first.strftime("%b %d")),
-            (_n(x(last)), HEIGHT - 8, "end", last.strftime("%b %d")),
-        ),
+        ((_n(x(day)), HEIGHT - 8, anchor, day.strftime("%b %d")) for day, anchor in ends),
     )
     points = " ".join(f"{_n(x(p['day']))},{_n(y(p['score']))}" for p in history)
     dots = format_html_join(
