@@ -283,3 +283,15 @@ def test_the_book_counts_customers_per_band_and_gives_each_renewal_its_band(csm)
         (red.pk, "red"),
         (unscored.pk, None),
     ]
+
+
+def test_roles_csms_read_health_models_and_override_scores():
+    from django.contrib.auth.models import Group
+
+    def perms(role):
+        return set(Group.objects.get(name=role).permissions.values_list("codename", flat=True))
+
+    csm, admin_perms = perms("csm"), perms("admin")
+    assert {"view_healthmodel", "view_healthcomponent", "add_healthoverride", "view_customerhealth"} <= csm
+    assert not {"change_healthmodel", "add_healthmodel", "change_healthcomponent", "add_healthcomponent"} & csm
+    assert {"change_healthmodel", "add_healthcomponent"} <= admin_perms
