@@ -1,5 +1,7 @@
 """Reads on customers, contacts, notes and the timeline: querysets that load what a page needs in bulk."""
 
+from collections.abc import Iterable
+
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -51,3 +53,21 @@ def note_list(*, customer_id: int | None = None) -> QuerySet[Note]:
 
 def note_get(*, pk: int) -> Note:
     return note_list().get(pk=pk)
+
+
+def customers_with_last_event(*, customer_ids: list[int], kinds: Iterable[str], before) -> QuerySet[Customer]:
+    """The customers (values: id, contract_start, created_at, renewal_date, last_event_at, last_event_kind) with
+    their latest timeline event of one of `kinds` that occurred before `before`, in one statement: a
+    correlated lookup per customer on the (customer, -occurred_at) timeline index."""
+    latest = TimelineEvent.objects.filter(
+        customer_id=OuterRef("pk"), kind__in=list(kinds), occurred_at__lt=before
+    ).order_by("-occurred_at", "-id")
+    return (
+        Customer.objects.filter(pk__in=customer_ids)
+        .annotate(
+            last_event_at=Subquery(latest.values("occurred_at")[:1]),
+            last_event_kind=Subquery(latest.values("kind")[:1]),
+        )
+        .order_by()
+        .values("id", "contract_start", "created_at", "renewal_date", "last_event_at", "last_event_kind")
+    )

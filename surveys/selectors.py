@@ -1,15 +1,16 @@
 """Reads on surveys, invitations and responses: querysets that load what a page needs in one statement."""
 
 import csv
+import datetime as dt
 import functools
 import operator
 from collections.abc import Iterable, Iterator
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q, QuerySet
+from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from crm.models import ContactRole, LifecycleStage, Tier
+from crm.models import ContactRole, Customer, LifecycleStage, Tier
 from crm.spreadsheets import spreadsheet_text
 from surveys.models import Campaign, Invitation, Kind, Response, Survey, band
 
@@ -214,3 +215,44 @@ def responses_csv(
             pending = 0
     if pending:
         yield out.take()
+
+
+# --- Per-customer sentiment at an instant (health inputs read these; set-based, one statement each) ---------
+
+
+def latest_answer_by_customer(
+    *, customer_ids: list[int], kind: str, before: dt.datetime
+) -> dict[int, tuple[int, dt.datetime]]:
+    """{customer id: (score, answered_at)}: each customer's latest answer of `kind` answered before `before`
+    (any contact), in one statement: a correlated lookup per customer on the (customer, kind, -answered_at)
+    index. Customers without one are left out."""
+    latest = Response.objects.filter(customer_id=OuterRef("pk"), kind=kind, answered_at__lt=before).order_by(
+        "-answered_at", "-id"
+    )
+    rows = (
+        Customer.objects.filter(pk__in=customer_ids)
+        .annotate(
+            answer_score=Subquery(latest.values("score")[:1]),
+            answer_at=Subquery(latest.values("answered_at")[:1]),
+        )
+        .filter(answer_score__isnull=False)
+        .order_by()
+        .values_list("pk", "answer_score", "answer_at")
+    )
+    return {customer_id: (score, answered_at) for customer_id, score, answered_at in rows}
+
+
+def answer_means_by_customer(
+    *, customer_ids: list[int], kinds: Iterable[str], start: dt.datetime, end: dt.datetime
+) -> dict[tuple[int, str], tuple[float, int]]:
+    """{(customer id, kind): (mean score, answers)} over the answers given in [start, end), in one statement."""
+    rows = (
+        Response.objects.filter(
+            customer_id__in=customer_ids, kind__in=list(kinds), answered_at__gte=start, answered_at__lt=end
+        )
+        .values("customer_id", "kind")
+        .annotate(mean=Avg("score"), answers=Count("id"))
+        .order_by()
+        .values_list("customer_id", "kind", "mean", "answers")
+    )
+    return {(customer_id, kind): (float(mean), answers) for customer_id, kind, mean, answers in rows}

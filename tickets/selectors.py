@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from django.db.models import (
     Case,
+    Count,
     Exists,
     F,
     IntegerField,
@@ -178,3 +179,47 @@ def sla_policy_list() -> QuerySet[SlaPolicy]:
 
 def sla_policy_get(*, pk: int) -> SlaPolicy:
     return sla_policy_list().get(pk=pk)
+
+
+# --- Per-customer support load at an instant (health inputs read these; set-based, one statement each) ------
+
+
+def open_ticket_counts(*, customer_ids: list[int], at: dt.datetime) -> dict[int, tuple[int, int]]:
+    """{customer id: (open tickets, urgent open tickets)} at `at`, in one statement (customers with none are
+    left out).
+
+    A ticket is open at `at` when it was created by then and was neither solved nor closed by then (its
+    `solved_at` / `closed_at`); merged tickets never count (their conversation lives on in the target). A ticket
+    reopened after `at` counts as open at `at` too (reopening clears its solved time): when `at` is now, a
+    reopened ticket counts from its current status."""
+    rows = (
+        Ticket.objects.filter(customer_id__in=customer_ids, created_at__lte=at, merged_into__isnull=True)
+        .filter(Q(solved_at__isnull=True) | Q(solved_at__gt=at))
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+        .values("customer_id")
+        .annotate(open=Count("id"), urgent=Count("id", filter=Q(priority=Priority.URGENT)))
+        .order_by()
+        .values_list("customer_id", "open", "urgent")
+    )
+    return {customer_id: (open_, urgent) for customer_id, open_, urgent in rows}
+
+
+def sla_breach_counts(
+    *, customer_ids: list[int], at: dt.datetime, days: tuple[int, ...] = (30, 90)
+) -> dict[int, dict[int, int]]:
+    """{customer id: {window in days: SLA targets breached}}: targets of the customers' tickets flagged breached
+    whose due time fell in [at - window, at), in one statement (customers with none are left out)."""
+    longest = max(days)
+    rows = (
+        SlaTarget.objects.filter(
+            ticket__customer_id__in=customer_ids,
+            breached=True,
+            due_at__gte=at - dt.timedelta(days=longest),
+            due_at__lt=at,
+        )
+        .values("ticket__customer_id")
+        .annotate(**{f"d{n}": Count("id", filter=Q(due_at__gte=at - dt.timedelta(days=n))) for n in days})
+        .order_by()
+        .values_list("ticket__customer_id", *(f"d{n}" for n in days))
+    )
+    return {customer_id: dict(zip(days, counts, strict=True)) for customer_id, *counts in rows}

@@ -2,8 +2,9 @@
 
 import datetime as dt
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
+from crm.models import Customer
 from success.usage.models import UsageDaily, UsageDailyName, UsageEvent
 
 
@@ -46,3 +47,34 @@ def usage_events_by_name(*, start: dt.date, end: dt.date, names=None, customer_i
         .annotate(events=Sum("events"), quantity=Sum("quantity"))
         .order_by("customer_id", "name")
     )
+
+
+def usage_windows_by_customer(*, customer_ids: list[int], last_day: dt.date, days: int = 30) -> dict[int, dict]:
+    """{customer id: {"events", "user_days", "days_active", "events_prev", "user_days_prev"}} over the `days`
+    UTC days ending with `last_day` (inclusive) and the `days` before them, in one statement. Customers with no
+    rollup in either window are left out."""
+    first_current = last_day - dt.timedelta(days=days - 1)
+    first_previous = first_current - dt.timedelta(days=days)
+    current = Q(day__gte=first_current)
+    previous = Q(day__lt=first_current)
+    rows = (
+        UsageDaily.objects.filter(customer_id__in=customer_ids, day__gte=first_previous, day__lte=last_day)
+        .values("customer_id")
+        .annotate(
+            w_events=Sum("events", filter=current),
+            w_user_days=Sum("active_users", filter=current),
+            w_days_active=Count("id", filter=current & Q(events__gt=0)),
+            w_events_prev=Sum("events", filter=previous),
+            w_user_days_prev=Sum("active_users", filter=previous),
+        )
+        .order_by()
+    )
+    fields = ("events", "user_days", "days_active", "events_prev", "user_days_prev")
+    return {row["customer_id"]: {f: row[f"w_{f}"] or 0 for f in fields} for row in rows}
+
+
+def usage_customers_ever(*, customer_ids: list[int], last_day: dt.date) -> set[int]:
+    """The customers (of those given) with any usage rollup on or before `last_day`, in one statement: an
+    index probe per customer on (customer, day), not a scan of their history."""
+    ever = UsageDaily.objects.filter(customer_id=OuterRef("pk"), day__lte=last_day)
+    return set(Customer.objects.filter(pk__in=customer_ids).filter(Exists(ever)).values_list("pk", flat=True))
