@@ -175,13 +175,17 @@ def split_definition_errors(exc: ValidationError, form_fields, row_of: list[int]
 
 @admin.register(HealthModel)
 class HealthModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "lifecycle_stage", "red_below", "green_from", "is_active", "updated_at")
+    list_display = ("name", "stage", "red_below", "green_from", "is_active", "updated_at")
     list_filter = ("is_active", "lifecycle_stage")
     search_fields = ("name",)
-    sortable_by = ("name", "lifecycle_stage")
+    sortable_by = ("name", "stage")
     fields = (*MODEL_FIELDS, "versions_table")
     readonly_fields = ("versions_table",)
     inlines = (HealthComponentInline,)
+
+    @admin.display(description="Lifecycle stage", ordering="lifecycle_stage")
+    def stage(self, obj):
+        return obj.get_lifecycle_stage_display() or "Default (every stage without a model of its own)"
 
     def has_add_permission(self, request):
         return may_edit_models(request)

@@ -143,6 +143,9 @@ def test_admin_adds_a_model_with_its_components(client, admin_user):
 
 
 def test_a_csm_reads_health_models_but_cannot_change_them_and_a_team_lead_can(client, csm, onboarding):
+    ensure_default_model()
+    listed = client.get(MODELS).content.decode()
+    assert "Default (every stage without a model of its own)" in listed and "Onboarding" in listed
     page = client.get(model_url(onboarding))
     assert page.status_code == 200
     assert b'name="_save"' not in page.content and b"Urgent" in page.content
