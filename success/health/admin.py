@@ -270,6 +270,14 @@ class HealthModelAdmin(admin.ModelAdmin):
 
 
 class HealthOverrideForm(forms.ModelForm):
+    """The service replaces an open override of the same target, so the one-open-override constraint must not
+    refuse the form (the form field still checks the component's length)."""
+
+    def _get_validation_exclusions(self):
+        exclusions = super()._get_validation_exclusions()
+        exclusions.add("component")
+        return exclusions
+
     class Meta:
         model = HealthOverride
         fields = ("customer", "component", "score", "reason", "expires_on")

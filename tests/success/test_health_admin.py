@@ -242,6 +242,9 @@ def test_the_override_form_is_prefilled_and_saves_through_the_service(client, cs
     assert response["Location"] == reverse("admin:crm_customer_change", args=[customer.pk])
     override = HealthOverride.objects.get(customer=customer)
     assert (override.score, override.created_by) == (40, csm)
+    again = {"customer": customer.pk, "score": "45", "reason": "Sponsor found", "expires_on": expires}
+    assert client.post(OVERRIDE_ADD, again).status_code == 302  # replaces the open one
+    assert list(HealthOverride.objects.filter(customer=customer, ended_at__isnull=True).values_list("score")) == [(45,)]
 
 
 def test_a_bad_override_is_a_form_error(client, csm):
