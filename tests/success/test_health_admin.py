@@ -301,3 +301,19 @@ def test_roles_csms_read_health_models_and_override_scores():
     assert {"view_healthmodel", "view_healthcomponent", "add_healthoverride", "view_customerhealth"} <= csm
     assert not {"change_healthmodel", "add_healthmodel", "change_healthcomponent", "add_healthcomponent"} & csm
     assert {"change_healthmodel", "add_healthcomponent"} <= admin_perms
+
+
+def test_the_end_action_ends_open_overrides_through_the_service(client, csm):
+    from success.health.services import health_override_create
+
+    customer = CustomerFactory()
+    ensure_default_model()
+    expires = timezone.localdate() + datetime.timedelta(days=7)
+    override = health_override_create(customer=customer, score=20, reason="Escalation", expires_on=expires, actor=csm)
+    changelist = reverse("admin:success_healthoverride_changelist")
+    listed = client.get(changelist, {"customer": customer.pk}).content.decode()
+    assert "Escalation" in listed and "the whole score" in listed
+    response = client.post(changelist, {"action": "end_overrides", "_selected_action": [override.pk]})
+    assert response.status_code == 302
+    override.refresh_from_db()
+    assert override.ended_at is not None and override.ended_by == csm
