@@ -59,10 +59,12 @@ test: $(STAMP)
 ## 10,000 invitations through a real SMTP server, the answer page under load, results over 1,000,000 responses
 ## tickets: inbound emails per second, the SLA sweep over 100,000 open tickets, the list at 1,000,000 tickets
 ## usage: POST /api/v1/usage-events/ events per second through gunicorn (batches of 1,000), statements per batch
+## health: the full health recompute of 100,000 customers (own database, crm_bench_health) against one raw SQL aggregate
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_customers.py; status=$$?; \
 	$(PY) tests/benchmarks/bench_tickets.py || status=1; \
 	$(PY) tests/benchmarks/bench_usage.py || status=1; \
+	$(PY) tests/benchmarks/bench_health.py || status=1; \
 	$(PY) tests/benchmarks/bench_surveys.py && exit $$status
 
 lint: $(STAMP)

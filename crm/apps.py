@@ -6,4 +6,9 @@ class CrmConfig(AppConfig):
     verbose_name = "Customers"
 
     def ready(self):
-        from crm import receivers  # noqa: F401  (email provider tracking webhooks -> contact ledger)
+        from crm import (
+            lookups,
+            receivers,  # noqa: F401  (email provider tracking webhooks -> contact ledger)
+        )
+
+        lookups.register()  # <id>__any_of=[...]: a long list of ids as one array parameter on PostgreSQL

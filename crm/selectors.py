@@ -63,7 +63,7 @@ def customers_with_last_event(*, customer_ids: list[int], kinds: Iterable[str], 
         customer_id=OuterRef("pk"), kind__in=list(kinds), occurred_at__lt=before
     ).order_by("-occurred_at", "-id")
     return (
-        Customer.objects.filter(pk__in=customer_ids)
+        Customer.objects.filter(pk__any_of=customer_ids)
         .annotate(
             last_event_at=Subquery(latest.values("occurred_at")[:1]),
             last_event_kind=Subquery(latest.values("kind")[:1]),

@@ -15,3 +15,8 @@ its upsert by external id used by the billing sync, the admin) after the new ARR
 import django.dispatch
 
 customer_arr_changed = django.dispatch.Signal()
+
+# `timeline_recorded(events=[TimelineEvent, ...])` is sent by crm.timeline right after it wrote events (inside the
+# caller's transaction: a receiver that must not act on a rolled-back change defers with on_commit). Health
+# recomputes customers whose tickets, surveys, notes, tasks or stage changed from a receiver of it.
+timeline_recorded = django.dispatch.Signal()

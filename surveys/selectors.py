@@ -230,7 +230,7 @@ def latest_answer_by_customer(
         "-answered_at", "-id"
     )
     rows = (
-        Customer.objects.filter(pk__in=customer_ids)
+        Customer.objects.filter(pk__any_of=customer_ids)
         .annotate(
             answer_score=Subquery(latest.values("score")[:1]),
             answer_at=Subquery(latest.values("answered_at")[:1]),
@@ -248,7 +248,7 @@ def answer_means_by_customer(
     """{(customer id, kind): (mean score, answers)} over the answers given in [start, end), in one statement."""
     rows = (
         Response.objects.filter(
-            customer_id__in=customer_ids, kind__in=list(kinds), answered_at__gte=start, answered_at__lt=end
+            customer_id__any_of=customer_ids, kind__in=list(kinds), answered_at__gte=start, answered_at__lt=end
         )
         .values("customer_id", "kind")
         .annotate(mean=Avg("score"), answers=Count("id"))

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from crm.models import TimelineEvent
 from crm.outbound_email import email_queue, email_queue_bulk
-from crm.timeline import timeline_record
+from crm.timeline import timeline_record, timeline_record_many
 from tickets import signals
 from tickets.models import FlagRule, SlaTarget, Status, Ticket, TicketFlag, TicketStatusChange
 from tickets.sla import past_due
@@ -180,7 +180,7 @@ def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
                 )
             )
         escalated[ticket.pk] = ticket
-    TimelineEvent.objects.bulk_create(events)
+    timeline_record_many(events)
     if emails := [email for email in emails if email is not None]:
         email_queue_bulk(emails)
     for ticket in escalated.values():  # once per ticket, however many of its targets breached together
@@ -220,7 +220,7 @@ def tickets_auto_close(*, now: dt.datetime | None = None) -> int:
                 )
                 for pk in ids
             )
-            TimelineEvent.objects.bulk_create(
+            timeline_record_many(
                 TimelineEvent(
                     customer_id=cid,
                     kind="ticket.status_changed",

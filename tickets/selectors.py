@@ -25,6 +25,7 @@ from tickets.models import (
     Priority,
     SlaPolicy,
     SlaTarget,
+    Status,
     Ticket,
     TicketAttachment,
     TicketMessage,
@@ -193,9 +194,11 @@ def open_ticket_counts(*, customer_ids: list[int], at: dt.datetime) -> dict[int,
     reopened after `at` counts as open at `at` too (reopening clears its solved time): when `at` is now, a
     reopened ticket counts from its current status."""
     rows = (
-        Ticket.objects.filter(customer_id__in=customer_ids, created_at__lte=at, merged_into__isnull=True)
+        Ticket.objects.filter(customer_id__any_of=customer_ids, created_at__lte=at, merged_into__isnull=True)
         .filter(Q(solved_at__isnull=True) | Q(solved_at__gt=at))
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+        # A solved or closed ticket without its time (not written by our services) is never open.
+        .exclude(status__in=[Status.SOLVED, Status.CLOSED], solved_at__isnull=True, closed_at__isnull=True)
         .values("customer_id")
         .annotate(open=Count("id"), urgent=Count("id", filter=Q(priority=Priority.URGENT)))
         .order_by()
@@ -212,7 +215,7 @@ def sla_breach_counts(
     longest = max(days)
     rows = (
         SlaTarget.objects.filter(
-            ticket__customer_id__in=customer_ids,
+            ticket__customer_id__any_of=customer_ids,
             breached=True,
             due_at__gte=at - dt.timedelta(days=longest),
             due_at__lt=at,

@@ -58,7 +58,7 @@ def usage_windows_by_customer(*, customer_ids: list[int], last_day: dt.date, day
     current = Q(day__gte=first_current)
     previous = Q(day__lt=first_current)
     rows = (
-        UsageDaily.objects.filter(customer_id__in=customer_ids, day__gte=first_previous, day__lte=last_day)
+        UsageDaily.objects.filter(customer_id__any_of=customer_ids, day__gte=first_previous, day__lte=last_day)
         .values("customer_id")
         .annotate(
             w_events=Sum("events", filter=current),
@@ -77,4 +77,4 @@ def usage_customers_ever(*, customer_ids: list[int], last_day: dt.date) -> set[i
     """The customers (of those given) with any usage rollup on or before `last_day`, in one statement: an
     index probe per customer on (customer, day), not a scan of their history."""
     ever = UsageDaily.objects.filter(customer_id=OuterRef("pk"), day__lte=last_day)
-    return set(Customer.objects.filter(pk__in=customer_ids).filter(Exists(ever)).values_list("pk", flat=True))
+    return set(Customer.objects.filter(pk__any_of=customer_ids).filter(Exists(ever)).values_list("pk", flat=True))

@@ -222,6 +222,20 @@ def test_a_customer_with_nothing_and_one_with_old_usage_only(customer_factory):
     assert gather_measures(at=AT, customer_ids=[]) == {}
 
 
+def test_tickets_reopened_after_the_instant_and_solved_without_a_time(customer_factory, contact_factory):
+    customer = customer_factory()
+    contact = contact_factory(customer=customer)
+    reopened_later = open_ticket(customer, contact, created=at(-10))
+    ticket_change_status(ticket=reopened_later, status="solved", at=at(-5))
+    assert gather_measures(at=AT, customer_ids=[customer.pk])[customer.pk]["open_tickets"] == 0
+    ticket_change_status(ticket=reopened_later, status="open", at=at(1))
+    # Reopening clears the solved time: the ticket counts as open at AT too (documented in open_ticket_counts).
+    assert gather_measures(at=AT, customer_ids=[customer.pk])[customer.pk]["open_tickets"] == 1
+    odd = open_ticket(customer, contact, created=at(-3))
+    type(odd).objects.filter(pk=odd.pk).update(status="closed")  # no closed time: never open
+    assert gather_measures(at=at(2), customer_ids=[customer.pk])[customer.pk]["open_tickets"] == 1
+
+
 def test_every_id_asked_is_in_the_result_even_a_deleted_customer(customer_factory):
     customer = customer_factory()
     measures = gather_measures(at=AT, customer_ids=[customer.pk, customer.pk + 1000])
