@@ -14,7 +14,7 @@ from crm.api.errors import DETAIL_ERRORS, ERROR_404, LIST_ERRORS, WRITE_ERRORS
 from crm.api.serializers import InputSerializer
 from crm.api.views import ApiViewSet
 from crm.models import Customer
-from success.health import selectors
+from success.health import selectors, services
 from success.health.models import Band, CustomerHealth, HealthModel, HealthOverride
 
 NOT_SCORED = "not scored yet: the customer has no health score (it is computed nightly and after changes)."
@@ -332,8 +332,6 @@ class HealthOverrideViewSet(mixins.ListModelMixin, ApiViewSet):
         customer = get_object_or_404(Customer.objects.all(), pk=kwargs["customer_id"])
         serializer = HealthOverrideInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        from success.health import services  # the engine's (issue 9); imported at call time
-
         override = services.health_override_create(customer=customer, actor=request.user, **serializer.validated_data)
         data = HealthOverrideSerializer(selectors.health_override_list(customer_id=customer.pk).get(pk=override.pk))
         return Response(data.data, status=status.HTTP_201_CREATED)
@@ -350,8 +348,6 @@ class HealthOverrideViewSet(mixins.ListModelMixin, ApiViewSet):
     @action(detail=True, methods=["post"], url_path="end")
     def end(self, request, *args, **kwargs):
         override = get_object_or_404(HealthOverride.objects.all(), pk=kwargs["pk"], customer_id=kwargs["customer_id"])
-        from success.health import services
-
         services.health_override_end(override=override, actor=request.user)
         data = HealthOverrideSerializer(
             selectors.health_override_list(customer_id=override.customer_id).get(pk=override.pk)

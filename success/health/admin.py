@@ -27,6 +27,7 @@ from success.health.charts import band_badge, health_history_chart
 from success.health.definitions import COMPONENT_FIELDS, health_model_save
 from success.health.models import HealthComponent, HealthModel, HealthOverride
 from success.health.selectors import customer_health
+from success.health.services import health_override_create, health_override_end
 
 MODEL_FIELDS = ("name", "description", "lifecycle_stage", "red_below", "green_from", "is_active")
 MISSING = "no data: left out, weights renormalised"
@@ -343,8 +344,6 @@ class HealthOverrideAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        from success.health.services import health_override_create  # the engine's (issue 9)
-
         data = form.cleaned_data
         try:
             saved = health_override_create(
@@ -372,8 +371,6 @@ class HealthOverrideAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="End the selected overrides", permissions=["add"])
     def end_overrides(self, request, queryset):
-        from success.health.services import health_override_end
-
         ended = 0
         for override in queryset.filter(ended_at__isnull=True):
             health_override_end(override=override, actor=request.user)
