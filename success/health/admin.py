@@ -78,14 +78,19 @@ def _json_number(text: str):
 
 
 def may_edit_models(request) -> bool:
-    """Admins (the role's permissions) and team leads may change health models."""
-    cached = getattr(request, "_health_may_edit", None)
+    """Admins (the role's permissions) and team leads may change health models. The team-lead lookup runs only on
+    the health model pages: every other admin page asks too (the app list), and must not pay a query for it."""
+    user = request.user
+    if not user.is_active:
+        return False
+    if user.has_perm("success.change_healthmodel"):
+        return True
+    match = getattr(request, "resolver_match", None)
+    if match is None or not (match.url_name or "").startswith("success_healthmodel_"):
+        return False
+    cached = getattr(request, "_health_team_lead", None)
     if cached is None:
-        user = request.user
-        cached = user.is_active and (
-            user.has_perm("success.change_healthmodel") or (user.is_staff and Team.objects.filter(lead=user).exists())
-        )
-        request._health_may_edit = cached
+        cached = request._health_team_lead = user.is_staff and Team.objects.filter(lead=user).exists()
     return cached
 
 
