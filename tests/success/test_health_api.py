@@ -186,3 +186,31 @@ def test_overrides_applied_are_shown_in_the_explanation(api, client, make_staff)
     page = client.get(f"/admin/crm/customer/{customer.pk}/change/").content.decode()
     assert "overridden to 30 by casey@example.com until 2026-12-31: Champion left" in page
     assert "overridden to 10 by casey@example.com" in page and "computed 80.0" in page
+
+
+# --- With the real recompute ----------------------------------------------------------------------------------
+
+
+def test_recomputed_health_and_an_override_through_the_api_end_to_end(
+    api_client_for, django_capture_on_commit_callbacks
+):
+    from success.health.services import health_recompute
+
+    opened = {"name": "Open tickets", "input": "open_tickets", "weight": 3, "method": "linear", "worst": 4, "best": 0}
+    health_model_save(name="Test default", lifecycle_stage="", components=[opened])
+    customer = CustomerFactory()
+    csm = api_client_for("csm")
+    url = f"/api/v1/customers/{customer.pk}/health/"
+    assert csm.get(url).json()["score"] is None
+    health_recompute(customer_ids=[customer.pk])
+    body = csm.get(url).json()
+    assert (body["score"], body["band"], body["model_version"]["model"]) == (100.0, "green", "Test default")
+    assert body["components"][0]["inputs"] == {"open_tickets": 0}
+    assert [p["score"] for p in body["history"]] == [100.0]
+    expires = (timezone.now() + datetime.timedelta(days=3)).date().isoformat()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = csm.post(f"{url}overrides/", {"score": 20, "reason": "Exec sponsor gone", "expires_on": expires})
+    assert created.status_code == 201, created.json()
+    body = csm.get(url).json()  # recomputed right after the override's commit
+    assert (body["score"], body["band"], body["computed_score"]) == (20.0, "red", 100.0)
+    assert body["override"]["reason"] == "Exec sponsor gone"
