@@ -1,6 +1,6 @@
 """The built-in inputs a health component can measure, and the default model the product ships with.
 
-Each input is one number per customer at an instant (`success.health.inputs.gather_inputs`), or None when the
+Each input is one number per customer at an instant (`success.health.inputs.gather_measures`), or None when the
 customer has no data for it (no survey ever answered, no product usage ever sent, no renewal date): a missing
 input is left out of the score and the remaining weights are renormalised, never counted as zero.
 """
