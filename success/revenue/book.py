@@ -1,6 +1,5 @@
 """A CSM's book of business: what they own, its ARR, its customers per health band, the renewals coming (with
-their health band) and the open risk tasks. A fixed number
-of queries whatever the size of the book."""
+their health band) and the open risk tasks. A fixed number of queries whatever the size of the book."""
 
 import datetime
 from decimal import Decimal
