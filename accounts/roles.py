@@ -91,8 +91,14 @@ ROLE_RULES: dict[str, list[Grant]] = {
 
 # Taken back from a role whatever its rules grant. A customer leaves by moving to lifecycle stage `churned`;
 # deleting one would cascade its timeline, notes and contacts, so only admins may.
+# Health models (how every customer is scored) are edited by admins (and team leads, in the admin): CSMs read them.
+HEALTH_MODEL_WRITES = Grant(
+    app="success",
+    models=("healthmodel", "healthcomponent", "healthmodelversion"),
+    actions=("add", "change", "delete"),
+)
 ROLE_EXCLUSIONS: dict[str, list[Grant]] = {
-    CSM: [Grant(app="crm", models=("customer",), actions=("delete",))],
+    CSM: [Grant(app="crm", models=("customer",), actions=("delete",)), HEALTH_MODEL_WRITES],
     SUPPORT_AGENT: [Grant(app="crm", models=("customer",), actions=("delete",))],
     READ_ONLY: [Grant(app="crm", models=("customer",), actions=("delete",))],
 }

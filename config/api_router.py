@@ -29,6 +29,12 @@ from success.api.revenue import register_routes as register_revenue_routes  # no
 register_revenue_routes(router)
 # --- end revenue ---
 
+# --- health (success/api/health.py: a customer's health score and overrides, health models) ---
+from success.api.health import register_routes as register_health_routes  # noqa: E402
+
+register_health_routes(router)
+# --- end health ---
+
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402

@@ -2,7 +2,6 @@
 (timeline, history and permission rules apply), every list stays fast at 100,000 customers."""
 
 import re
-from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
@@ -21,6 +20,16 @@ from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm.admin_changelist import FastChangelistMixin, MineFilter, OwnerFilter
+from crm.admin_extensions import (  # noqa: F401  (register_* re-exported: other apps import them from here)
+    CUSTOMER_COLUMNS,
+    CUSTOMER_LIST_FILTERS,
+    CUSTOMER_LIST_SELECT_RELATED,
+    CUSTOMER_PANELS,
+    register_customer_column,
+    register_customer_list_filter,
+    register_customer_panel,
+    render_customer_panels,
+)
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
 from crm.churn import ChurnReason
 from crm.models import Contact, Customer, Heartbeat, LedgerEntry, Note, OutboundEmail, TimelineEvent
@@ -51,30 +60,8 @@ LATEST_NOTES = 20
 EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-# --- Panels other apps add to the customer page ---------------------------------------------------
-# crm imports no other app of ours; an app registers a read-only panel instead (in its admin.py):
-#     @register_customer_panel
-#     def my_panel(customer) -> tuple[str, str] | None:   # (title, safe HTML), or None to show nothing
-CUSTOMER_PANELS: list[Callable] = []
+# Panels, columns and list filters other apps add to the customer admin: crm/admin_extensions.py.
 
-
-def register_customer_panel(panel: Callable) -> Callable:
-    if panel not in CUSTOMER_PANELS:
-        CUSTOMER_PANELS.append(panel)
-    return panel
-
-
-def render_customer_panels(customer) -> str:
-    parts = []
-    for panel in CUSTOMER_PANELS:
-        shown = panel(customer)
-        if shown:
-            title, html = shown
-            parts.append(format_html('<div class="crm-panel"><h3>{}</h3>{}</div>', title, html))
-    return mark_safe("".join(parts))  # noqa: S308  (each part was built by format_html)
-
-
-# --- end panels -----------------------------------------------------------------------------------
 
 
 def copy_saved(obj, saved) -> None:
@@ -246,6 +233,19 @@ class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportE
     autocomplete_fields = ("owner",)
     inlines = (ContactInline, AddNoteInline)
     resource_classes = (CustomerResource,)
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), *CUSTOMER_COLUMNS)
+
+    def get_list_filter(self, request):
+        return (*super().get_list_filter(request), *CUSTOMER_LIST_FILTERS)
+
+    def get_list_select_related(self, request):
+        return (*super().get_list_select_related(request), *CUSTOMER_LIST_SELECT_RELATED)
+
+    def get_sortable_by(self, request):
+        sortable = [column for column in CUSTOMER_COLUMNS if getattr(column, "admin_order_field", None)]
+        return (*super().get_sortable_by(request), *sortable)
 
     def get_search_results(self, request, queryset, search_term):
         """Each word must match (in any case) the name, domain, external id or a contact's email.

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, Customer, Task
+from success.health.definitions import ensure_default_model
 from success.models import ArrMovement
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
@@ -45,6 +46,7 @@ def ids() -> dict[str, str]:
         "survey-invitations": first[Invitation],
         "survey-responses": first[Response],
         "survey-campaigns": first[Campaign],
+        "health-models": str(ensure_default_model().pk),
         "arr-movements": str(ArrMovement.objects.order_by("pk").values_list("pk", flat=True).first()),
         "users": str(get_user_model().objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)[0]),
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),

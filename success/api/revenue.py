@@ -239,9 +239,7 @@ class BookRenewalSerializer(serializers.Serializer):
     name = serializers.CharField()
     renewal_date = serializers.DateField()
     arr = serializers.DecimalField(**MONEY)
-    band = serializers.CharField(
-        allow_null=True, help_text="Health band: always null until health scores land (issue 9, part 2)."
-    )
+    band = serializers.CharField(allow_null=True, help_text="Health band (red, yellow, green); null: not scored yet.")
 
 
 class BookRiskTaskSerializer(serializers.Serializer):
@@ -253,14 +251,18 @@ class BookRiskTaskSerializer(serializers.Serializer):
     priority = serializers.CharField()
 
 
+class BookHealthSerializer(serializers.Serializer):
+    red = serializers.IntegerField()
+    yellow = serializers.IntegerField()
+    green = serializers.IntegerField()
+    none = serializers.IntegerField()
+
+
 class BookSerializer(serializers.Serializer):
     owner = serializers.EmailField()
     customers = serializers.IntegerField(help_text="Customers owned.")
     total_arr = serializers.DecimalField(**MONEY)
-    health = serializers.DictField(
-        allow_null=True,
-        help_text="Customers per health band: null until health scores land (issue 9, part 2).",
-    )
+    health = BookHealthSerializer(help_text="Customers owned per health band; `none`: not scored yet.")
     renewals_next_90_days = BookRenewalSerializer(many=True, help_text="Renewal date from today to today + 90 days.")
     open_risk_tasks = BookRiskTaskSerializer(many=True, help_text="Open risk tasks on the owned customers.")
 

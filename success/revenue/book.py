@@ -1,5 +1,5 @@
-"""A CSM's book of business: what they own, its ARR, the renewals coming and the open risk tasks. A fixed number
-of queries whatever the size of the book."""
+"""A CSM's book of business: what they own, its ARR, its customers per health band, the renewals coming (with
+their health band) and the open risk tasks. A fixed number of queries whatever the size of the book."""
 
 import datetime
 from decimal import Decimal
@@ -8,6 +8,7 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
 
 from crm.models import Customer, Task
+from success.health.selectors import health_band_counts
 
 RENEWAL_WINDOW_DAYS = 90
 
@@ -19,10 +20,8 @@ def book(*, owner, today: datetime.date) -> dict:
     renewals = list(
         owned.filter(renewal_date__gte=today, renewal_date__lte=horizon, arr__gt=0)
         .order_by("renewal_date", "pk")
-        .values("id", "name", "renewal_date", "arr")
+        .values("id", "name", "renewal_date", "arr", band=F("health__band"))
     )
-    for row in renewals:
-        row["band"] = None  # Health bands come with health scores (issue 9, part 2).
     risk_tasks = list(
         Task.objects.filter(customer__owner=owner, type=Task.Type.RISK, status=Task.Status.OPEN)
         .annotate(customer_name=F("customer__name"))
@@ -32,7 +31,7 @@ def book(*, owner, today: datetime.date) -> dict:
     return {
         "owner": owner.email,
         **totals,
-        "health": None,  # Customers per band: comes with health scores (issue 9, part 2).
+        "health": health_band_counts(owned),
         "renewals_next_90_days": renewals,
         "open_risk_tasks": risk_tasks,
     }

@@ -32,6 +32,8 @@ WRITES = {
     ("/api/v1/tasks/{id}/", "patch"): STAFF_WRITERS,
     ("/api/v1/usage-events/", "post"): ADMIN_CSM,  # the product's integration key has the admin or csm role
     ("/api/v1/arr-movements/", "post"): ADMIN_CSM,  # revenue: ARR changes are commercial (like arr on customers)
+    ("/api/v1/customers/{customer_id}/health/overrides/", "post"): ADMIN_CSM,  # health: CSMs override scores
+    ("/api/v1/customers/{customer_id}/health/overrides/{id}/end/", "post"): ADMIN_CSM,
     ("/api/v1/tickets/", "post"): STAFF_WRITERS,
     ("/api/v1/tickets/{id}/", "patch"): STAFF_WRITERS,
     ("/api/v1/tickets/{id}/merge/", "post"): STAFF_WRITERS,

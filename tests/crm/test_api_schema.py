@@ -25,6 +25,10 @@ OPERATIONS = {
     ("/api/v1/tasks/", "post"): {200, 201, 400, 401, 403, 409, 415},
     ("/api/v1/tasks/{id}/", "get"): {200, 401, 403, 404},
     ("/api/v1/tasks/{id}/", "patch"): {200, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/customers/{customer_id}/health/", "get"): {200, 400, 401, 403, 404},
+    ("/api/v1/customers/{customer_id}/health/overrides/", "get"): {200, 400, 401, 403, 404},
+    ("/api/v1/customers/{customer_id}/health/overrides/", "post"): {201, 400, 401, 403, 404, 409, 415},
+    ("/api/v1/customers/{customer_id}/health/overrides/{id}/end/", "post"): {200, 400, 401, 403, 404, 409},
 }
 
 

@@ -44,8 +44,8 @@ def test_book_of_the_caller(client, csm, owned, django_assert_max_num_queries):
     assert body["owner"] == "casey@example.com"
     assert (body["customers"], body["total_arr"]) == (3, "4000.00")
     assert [r["name"] for r in body["renewals_next_90_days"]] == ["Soon", "Edge"]
-    assert body["renewals_next_90_days"][0]["band"] is None  # health bands come with health scores
-    assert body["health"] is None
+    assert body["renewals_next_90_days"][0]["band"] is None  # not scored yet
+    assert body["health"] == {"red": 0, "yellow": 0, "green": 0, "none": 3}
     assert [t["reason"] for t in body["open_risk_tasks"]] == ["Usage dropped"]
 
 

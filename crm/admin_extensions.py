@@ -1,0 +1,64 @@
+"""What other apps add to the customer admin without crm importing them: panels on the customer page, columns
+and list filters on the customer list (re-exported by crm.admin, where apps import them from)."""
+
+from collections.abc import Callable
+
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+# --- Panels other apps add to the customer page ---------------------------------------------------
+# crm imports no other app of ours; an app registers a read-only panel instead (in its admin.py):
+#     @register_customer_panel
+#     def my_panel(customer) -> tuple[str, str] | None:   # (title, safe HTML), or None to show nothing
+CUSTOMER_PANELS: list[Callable] = []
+
+
+def register_customer_panel(panel: Callable) -> Callable:
+    if panel not in CUSTOMER_PANELS:
+        CUSTOMER_PANELS.append(panel)
+    return panel
+
+
+def render_customer_panels(customer) -> str:
+    parts = []
+    for panel in CUSTOMER_PANELS:
+        shown = panel(customer)
+        if shown:
+            title, html = shown
+            parts.append(format_html('<div class="crm-panel"><h3>{}</h3>{}</div>', title, html))
+    return mark_safe("".join(parts))  # noqa: S308  (each part was built by format_html)
+
+
+# --- end panels -----------------------------------------------------------------------------------
+
+# --- Columns and filters other apps add to the customer list ---------------------------------------
+# Likewise for the changelist (in the app's admin.py):
+#     @register_customer_column(select_related=("health",))
+#     @admin.display(description="Health", ordering="health__score")
+#     def health(customer) -> str: ...            # one value per row, from the joined relation: no query per row
+#     register_customer_list_filter(HealthBandFilter)   # a SimpleListFilter
+# Columns come after crm's own; `select_related` joins what they read, so the changelist's query count stays flat.
+CUSTOMER_COLUMNS: list[Callable] = []
+CUSTOMER_LIST_FILTERS: list = []
+CUSTOMER_LIST_SELECT_RELATED: list[str] = []
+
+
+def register_customer_column(column: Callable | None = None, *, select_related: tuple[str, ...] = ()):
+    def register(column: Callable) -> Callable:
+        if column not in CUSTOMER_COLUMNS:
+            CUSTOMER_COLUMNS.append(column)
+        for relation in select_related:
+            if relation not in CUSTOMER_LIST_SELECT_RELATED:
+                CUSTOMER_LIST_SELECT_RELATED.append(relation)
+        return column
+
+    return register(column) if column is not None else register
+
+
+def register_customer_list_filter(list_filter):
+    if list_filter not in CUSTOMER_LIST_FILTERS:
+        CUSTOMER_LIST_FILTERS.append(list_filter)
+    return list_filter
+
+
+# --- end columns ----------------------------------------------------------------------------------
