@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.models import Team
 from crm.admin import CustomerFilter, register_customer_column, register_customer_list_filter, register_customer_panel
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused, add_errors_to_form, form_with_errors
+from success.health.admin_validation import validation_link
 from success.health.charts import band_badge, health_history_chart
 from success.health.definitions import COMPONENT_FIELDS, health_model_save
 from success.health.models import HealthComponent, HealthModel, HealthOverride
@@ -181,12 +182,12 @@ def split_definition_errors(exc: ValidationError, form_fields, row_of: list[int]
 
 @admin.register(HealthModel)
 class HealthModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "stage", "red_below", "green_from", "is_active", "updated_at")
+    list_display = ("name", "stage", "red_below", "green_from", "is_active", "updated_at", "validation")
     list_filter = ("is_active", "lifecycle_stage")
     search_fields = ("name",)
     sortable_by = ("name", "stage")
-    fields = (*MODEL_FIELDS, "versions_table")
-    readonly_fields = ("versions_table",)
+    fields = (*MODEL_FIELDS, "validation", "versions_table")
+    readonly_fields = ("validation", "versions_table")
     inlines = (HealthComponentInline,)
 
     @admin.display(description="Lifecycle stage", ordering="lifecycle_stage")
@@ -204,6 +205,10 @@ class HealthModelAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return self.fields if obj is not None else MODEL_FIELDS
+
+    @admin.display(description="Validation")
+    def validation(self, obj):
+        return validation_link(obj)
 
     @admin.display(description="Versions")
     def versions_table(self, obj):

@@ -77,6 +77,7 @@ def test_admin_changes_a_component_and_a_new_version_is_made(client, admin_user,
     assert page.status_code == 200
     content = page.content.decode()
     assert 'value="0:100, 2:80, *:20"' in content and "Versions" in content and "v1" in content
+    assert f'href="/admin/success/healthmodel/{onboarding.pk}/validation/"' in content  # validate against churn
     data = changeform_data(page, **{"components-1-thresholds": "0:100, 3:70, *:10", "components-0-weight": "2"})
     response = client.post(model_url(onboarding), data)
     assert response.status_code == 302, response.context["errors"]
