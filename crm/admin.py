@@ -705,3 +705,6 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin
 
 # --- CSM tasks (registered by crm.task_admin) -------------------------------------------------------------------
 from crm import task_admin  # noqa: E402, F401
+
+# --- Email templates (registered by crm.email_template_admin) ----------------------------------------------------
+from crm import email_template_admin  # noqa: E402, F401
