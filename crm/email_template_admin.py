@@ -19,9 +19,7 @@ class EmailTemplateAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Variables")
     def variables(self, obj):
-        return format_html(
-            "<ul>{}</ul>", format_html_join("", "<li><code>{{{}}}</code>: {}</li>", VARIABLES.items())
-        )
+        return format_html("<ul>{}</ul>", format_html_join("", "<li><code>{{{}}}</code>: {}</li>", VARIABLES.items()))
 
     @admin.display(description="Preview")
     def preview(self, obj):

@@ -30,7 +30,7 @@ VARIABLES = {
     "contact.last_name": "The contact's last name.",
     "contact.full_name": "The contact's first and last name (their email address when both are empty).",
     "contact.email": "The contact's email address.",
-    "csm.name": "The owner CSM's name (\"The <company> team\" when the customer has no owner).",
+    "csm.name": 'The owner CSM\'s name ("The <company> team" when the customer has no owner).',
     "csm.email": "The owner CSM's email address (the default sender when the customer has no owner).",
 }
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")

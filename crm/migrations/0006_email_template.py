@@ -4,31 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0005_task_moved_to_crm'),
+        ("crm", "0005_task_moved_to_crm"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EmailTemplate',
+            name="EmailTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('subject', models.CharField(max_length=300)),
-                ('text_body', models.TextField(max_length=50000)),
-                ('html_body', models.TextField(blank=True, help_text='Optional; empty: plain text only.', max_length=100000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("subject", models.CharField(max_length=300)),
+                ("text_body", models.TextField(max_length=50000)),
+                (
+                    "html_body",
+                    models.TextField(blank=True, help_text="Optional; empty: plain text only.", max_length=100000),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'email template',
-                'ordering': ['name'],
+                "verbose_name": "email template",
+                "ordering": ["name"],
             },
         ),
         migrations.AlterField(
-            model_name='ledgerentry',
-            name='kind',
-            field=models.CharField(choices=[('survey', 'Survey'), ('outreach', 'Outreach'), ('qbr_invite', 'QBR invite'), ('ticket_reply', 'Ticket reply'), ('playbook', 'Playbook email')], max_length=20),
+            model_name="ledgerentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("survey", "Survey"),
+                    ("outreach", "Outreach"),
+                    ("qbr_invite", "QBR invite"),
+                    ("ticket_reply", "Ticket reply"),
+                    ("playbook", "Playbook email"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -6,7 +6,6 @@ definition (`success.health.scoring.validate_definition`), raises a django Valid
 ("weight", "thresholds", "green_from", "components[2].thresholds", ...) and changes nothing when it is wrong.
 """
 
-import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError

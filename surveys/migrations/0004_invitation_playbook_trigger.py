@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('surveys', '0003_campaign'),
+        ("surveys", "0003_campaign"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='invitation',
-            name='trigger',
-            field=models.CharField(choices=[('campaign', 'Campaign'), ('api', 'API'), ('ticket_solved', 'Ticket solved'), ('recurring', 'Recurring schedule'), ('outreach', 'Outreach rule'), ('playbook', 'Playbook step')], max_length=20),
+            model_name="invitation",
+            name="trigger",
+            field=models.CharField(
+                choices=[
+                    ("campaign", "Campaign"),
+                    ("api", "API"),
+                    ("ticket_solved", "Ticket solved"),
+                    ("recurring", "Recurring schedule"),
+                    ("outreach", "Outreach rule"),
+                    ("playbook", "Playbook step"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

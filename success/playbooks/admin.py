@@ -1,0 +1,1 @@
+"""Playbooks in the admin."""
