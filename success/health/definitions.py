@@ -158,4 +158,3 @@ def versions_by_stage() -> dict[str, HealthModelVersion]:
 
 def version_for_stage(versions: dict[str, HealthModelVersion], stage: str) -> HealthModelVersion:
     return versions.get(stage) or versions[""]
-
