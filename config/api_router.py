@@ -29,6 +29,12 @@ from success.api.revenue import register_routes as register_revenue_routes  # no
 register_revenue_routes(router)
 # --- end revenue ---
 
+# --- playbooks (success/api/playbooks.py: templates, runs, run steps) ---
+from success.api.playbooks import register_routes as register_playbook_routes  # noqa: E402
+
+register_playbook_routes(router)
+# --- end playbooks ---
+
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402

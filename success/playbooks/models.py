@@ -221,3 +221,8 @@ class RunStep(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.PENDING
+
+
+# Module-level names for the choice sets (the OpenAPI schema names its enums from these).
+RunStatus = PlaybookRun.Status
+RunStepStatus = RunStep.Status

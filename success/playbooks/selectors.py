@@ -12,10 +12,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Prefetch, QuerySet
 
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, PlaybookVersion, RunStep
 from success.playbooks.services import customer_today
+
+
+class RunState(models.TextChoices):
+    ON_TRACK = "on_track", "On track"
+    AT_RISK = "at_risk", "At risk"
+    LATE = "late", "Late"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 def at_risk_days() -> int:
