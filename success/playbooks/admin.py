@@ -9,14 +9,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from crm.admin import register_customer_panel
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
 from crm.models import Customer
 from success.playbooks.definitions import STEP_FIELDS, TEMPLATE_FIELDS, playbook_save
-from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, RunStep
+from success.playbooks.meetings import meeting_ics
+from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, RunStep, StepKind
 from success.playbooks.selectors import run_list, run_progress
 from success.playbooks.services import playbook_start, run_step_complete, run_step_skip
 
@@ -105,8 +109,24 @@ class RunStepInline(admin.TabularInline):
     model = RunStep
     extra = 0
     can_delete = False
-    fields = ("position", "title", "kind", "assignee", "due_date", "status", "skip_reason", "result", "task")
+    fields = (
+        "position",
+        "title",
+        "kind",
+        "assignee",
+        "due_date",
+        "status",
+        "skip_reason",
+        "result",
+        "task",
+        "calendar",
+    )
     readonly_fields = fields
+
+    @admin.display(description="Calendar")
+    def calendar(self, obj):
+        return RunStepAdmin.calendar(self, obj)
+
     ordering = ("position",)
 
     def has_add_permission(self, request, obj=None):
@@ -172,7 +192,7 @@ class SkipForm(forms.Form):
 
 @admin.register(RunStep)
 class RunStepAdmin(admin.ModelAdmin):
-    list_display = ("title", "run", "kind", "assignee", "due_date", "status", "redated_count")
+    list_display = ("title", "run", "kind", "assignee", "due_date", "status", "redated_count", "calendar")
     list_filter = ("status", "kind")
     list_select_related = ("run__template", "run__customer", "assignee")
     search_fields = ("title", "run__customer__name")
@@ -184,6 +204,24 @@ class RunStepAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Calendar")
+    def calendar(self, obj):
+        if obj.kind != StepKind.MEETING:
+            return "—"
+        return format_html('<a href="{}">.ics</a>', reverse("admin:success_runstep_ics", args=[obj.pk]))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.ics_view)
+        return [path("<int:pk>/meeting.ics", view, name="success_runstep_ics"), *super().get_urls()]
+
+    def ics_view(self, request, pk):
+        step = get_object_or_404(RunStep.objects.select_related("run__customer", "run__template"), pk=pk)
+        if not self.has_view_permission(request, step) or step.kind != StepKind.MEETING:
+            raise Http404
+        response = HttpResponse(meeting_ics(step), content_type="text/calendar; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="meeting-{step.pk}.ics"'
+        return response
 
     def _each(self, request, queryset, apply, done_label):
         done, refused = 0, []

@@ -2,6 +2,7 @@
 step that caused them, nothing saved), runs show their steps and progress, customers get "Start a playbook…"."""
 
 import pytest
+from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from success.playbooks.definitions import playbook_save
@@ -94,3 +95,26 @@ def test_run_pages_and_customer_action(admin_client, customer_factory):
     run.refresh_from_db()
     assert run.status == "completed"
     playbook_start(template=template, customer=a)  # a new run after the first finished
+
+
+def test_meeting_step_calendar_file(admin_client, customer_factory, client, make_staff):
+    import datetime as dt
+
+    template, _ = playbook_save(
+        name="Meet", steps=[{"title": "Kick-off", "kind": "meeting", "offset_days": 1, "meeting_minutes": 45}]
+    )
+    now = dt.datetime(2026, 3, 27, 12, tzinfo=dt.UTC)  # Friday; due Monday 30 March, after the EU DST change
+    run = playbook_start(
+        template=template, customer=customer_factory(name="Paris, Inc", timezone="Europe/Paris"), now=now
+    )
+    step = run.steps.get()
+    response = admin_client.get(f"/admin/success/runstep/{step.pk}/meeting.ics")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
+    lines = response.content.decode().split("\r\n")
+    assert "DTSTART:20260330T080000Z" in lines  # 10:00 CEST
+    assert "DTEND:20260330T084500Z" in lines
+    assert f"UID:playbook-step-{step.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}" in lines
+    assert "SUMMARY:Kick-off: Paris\\, Inc" in lines
+    assert ".ics" in admin_client.get(f"/admin/success/playbookrun/{run.pk}/change/").content.decode()
+    client.force_login(make_staff("support_agent"))
+    assert client.get(f"/admin/success/runstep/{step.pk}/meeting.ics").status_code == 200  # view permission
