@@ -21,6 +21,7 @@ from crm.models import Customer
 from success.playbooks.definitions import STEP_FIELDS, TEMPLATE_FIELDS, playbook_save
 from success.playbooks.meetings import meeting_ics
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, RunStep, StepKind
+from success.playbooks.reports import friction, time_to_value
 from success.playbooks.selectors import run_list, run_progress
 from success.playbooks.services import playbook_start, run_step_complete, run_step_skip
 
@@ -49,8 +50,8 @@ class PlaybookTemplateAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     list_filter = ("is_active", "lifecycle_stage")
     search_fields = ("name",)
     inlines = (PlaybookStepInline,)
-    fields = ("name", "description", "lifecycle_stage", "next_stage", "is_active", "versions_display")
-    readonly_fields = ("versions_display",)
+    fields = ("name", "description", "lifecycle_stage", "next_stage", "is_active", "versions_display", "report_link")
+    readonly_fields = ("versions_display", "report_link")
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("versions")
@@ -68,6 +69,40 @@ class PlaybookTemplateAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
             ", ",
             "v{} ({})",
             ((v.number, f"{v.created_at:%Y-%m-%d %H:%M}") for v in obj.versions.order_by("-number")),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.report_view)
+        return [path("<int:pk>/report/", view, name="success_playbooktemplate_report"), *super().get_urls()]
+
+    def report_view(self, request, pk):
+        template = get_object_or_404(PlaybookTemplate, pk=pk)
+        if not self.has_view_permission(request, template):
+            raise Http404
+        ttv = time_to_value(template=template)
+        distributions = [("All CSMs", ttv.overall)] + [
+            (email or "No owner", dist) for email, dist in ttv.by_csm.items()
+        ]
+        return TemplateResponse(
+            request,
+            "admin/success/playbooktemplate/report.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{template.name}: time to value and friction",
+                "opts": self.opts,
+                "template": template,
+                "distributions": distributions,
+                "friction": friction(template=template),
+            },
+        )
+
+    @admin.display(description="Report")
+    def report_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}">Time to value and friction</a>',
+            reverse("admin:success_playbooktemplate_report", args=[obj.pk]),
         )
 
     def save_model(self, request, obj, form, change):
