@@ -112,7 +112,7 @@ def playbook_start(
     """Start `template`'s latest version for `customer`. Raises ValidationError naming `customer` or `playbook`
     (nothing is changed then)."""
     now = now or timezone.now()
-    customer = Customer.objects.select_for_update().select_related("owner").get(pk=customer.pk)
+    customer = Customer.objects.select_for_update(of=("self",)).select_related("owner").get(pk=customer.pk)
     template = PlaybookTemplate.objects.get(pk=template.pk)
     if customer.lifecycle_stage == LifecycleStage.CHURNED:
         raise ValidationError({"customer": f"{customer.name} has churned: no playbook can start for it."})
@@ -521,7 +521,7 @@ def run_cancel(*, run: PlaybookRun, reason: str, actor=None, now: dt.datetime | 
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason:
         raise ValidationError({"reason": "Say why the run is cancelled."})
-    run = PlaybookRun.objects.select_for_update().select_related("template").get(pk=run.pk)
+    run = PlaybookRun.objects.select_for_update(of=("self",)).select_related("template").get(pk=run.pk)
     if run.status != PlaybookRun.Status.ACTIVE:
         raise ValidationError({"status": f"The run is already {run.status}."})
     for step in run.steps.filter(status=RunStep.Status.PENDING).select_related("task", "run__template"):
@@ -577,7 +577,7 @@ def run_nudge(*, step: RunStep, today: dt.date) -> bool:
 def run_risk_task(*, run: PlaybookRun, days_late: int) -> Task | None:
     """A risk task for the owner CSM when a run is more than `risk_after_days()` late (once per run)."""
     with transaction.atomic():
-        run = PlaybookRun.objects.select_for_update().select_related("template", "customer").get(pk=run.pk)
+        run = PlaybookRun.objects.select_for_update(of=("self",)).select_related("template", "customer").get(pk=run.pk)
         if run.risk_task_id or run.status != PlaybookRun.Status.ACTIVE:
             return None
         task, _ = task_create(
