@@ -50,20 +50,19 @@ def _ref(value) -> Any:
 
 
 def _int(value, default):
+    """A whole number given as an int or its digits (the admin's forms); anything else is returned as given, for
+    the validation to refuse (1.5 is not silently 1)."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        return value
-    try:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    except (TypeError, ValueError):
-        return value
+    return value
 
 
 def normalise_step(step: dict) -> dict:
     kind = step.get("kind") or StepKind.TASK
     return {
-        "title": (step.get("title") or "").strip() if isinstance(step.get("title"), str | None) else step["title"],
+        "title": title.strip() if isinstance(title := step.get("title"), str) else (title or ""),
         "instructions": step.get("instructions") or "",
         "offset_days": _int(step.get("offset_days"), 0),
         "offset_from": step.get("offset_from") or OffsetFrom.START,

@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 STAFF_KINDS = (StepKind.TASK, StepKind.MEETING)
 SENDING_KINDS = (StepKind.EMAIL, StepKind.SURVEY)
 RUN_COMPLETED = "run completed"
+MAX_REDATE_AHEAD = dt.timedelta(days=730)
 
 
 def risk_after_days() -> int:
@@ -483,8 +484,11 @@ def run_step_redate(*, step: RunStep, due_date: dt.date, actor=None, now: dt.dat
         raise ValidationError({"due_date": "A date (YYYY-MM-DD)."})
     step = _locked_step(step)
     _require_open(step)
-    if due_date < customer_today(step.run.customer, now):
+    today = customer_today(step.run.customer, now)
+    if due_date < today:
         raise ValidationError({"due_date": "The new due date is in the past (in the customer's time zone)."})
+    if due_date > today + MAX_REDATE_AHEAD:
+        raise ValidationError({"due_date": "At most two years ahead."})
     if due_date == step.due_date:
         return step
     old = step.due_date

@@ -300,3 +300,23 @@ def test_export_import_command(simple, tmp_path):
 
 def test_runstep_statuses():
     assert set(RunStep.Status.values) == {"pending", "done", "skipped"}
+
+
+@pytest.mark.parametrize("offset", [1.5, "2.0", True, [1], None])
+def test_offsets_must_be_whole_numbers(offset):
+    if offset is None:
+        template, _ = playbook_save(name="Default offset", steps=[{"title": "A", "kind": "task", "offset_days": None}])
+        assert template.steps.get().offset_days == 0
+        return
+    with pytest.raises(ValidationError) as error:
+        playbook_save(name="Bad", steps=[{"title": "A", "kind": "task", "offset_days": offset}])
+    assert list(error.value.message_dict) == ["steps[0].offset_days"]
+
+
+def test_redate_is_bounded(simple, customer_factory):
+    run = playbook_start(template=simple, customer=customer_factory(), now=dt.datetime(2026, 3, 2, tzinfo=dt.UTC))
+    with pytest.raises(ValidationError) as error:
+        run_step_redate(
+            step=run.steps.first(), due_date=dt.date(9999, 12, 31), now=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+        )
+    assert list(error.value.message_dict) == ["due_date"]
