@@ -23,7 +23,7 @@ from success.playbooks.meetings import meeting_ics
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, RunStep, StepKind
 from success.playbooks.reports import friction, time_to_value
 from success.playbooks.selectors import run_list, run_progress
-from success.playbooks.services import playbook_start, run_step_complete, run_step_skip
+from success.playbooks.services import playbook_start, run_cancel, run_step_complete, run_step_skip
 
 MAX_BULK = 200
 _STEP_KEY = re.compile(r"^steps\[(\d+)\]\.(\w+)$")
@@ -171,6 +171,10 @@ class RunStepInline(admin.TabularInline):
         return False
 
 
+class SkipForm(forms.Form):
+    reason = forms.CharField(max_length=300, help_text="Why (shown on the customer's timeline).")
+
+
 @admin.register(PlaybookRun)
 class PlaybookRunAdmin(admin.ModelAdmin):
     list_display = ("template", "customer", "owner", "status", "started_on", "progress_display", "schedule")
@@ -200,8 +204,32 @@ class PlaybookRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    actions = ("cancel",)
+
     def has_change_permission(self, request, obj=None):
         return False  # steps change through their own actions (Run steps) or the API
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("success.change_playbookrun")
+
+    @admin.action(description="Cancel…", permissions=["cancel"])
+    def cancel(self, request, queryset):
+        form = SkipForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            done, refused = 0, []
+            for run in queryset.order_by("pk")[:MAX_BULK]:
+                try:
+                    run_cancel(run=run, reason=reason, actor=request.user)
+                except ValidationError as exc:
+                    refused.append(f"{run}: {' '.join(exc.messages)}")
+                else:
+                    done += 1
+            self.message_user(request, f"{done} run(s) cancelled.", messages.SUCCESS)
+            if refused:
+                self.message_user(request, "Not changed: " + "; ".join(refused[:20]), messages.WARNING)
+            return None
+        return _action_page(self, request, queryset, form, title="Cancel playbook runs", submit="Cancel runs")
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -219,10 +247,6 @@ class PlaybookRunAdmin(admin.ModelAdmin):
         progress = run_progress(obj)
         label = progress.state.replace("_", " ")
         return f"{label}, {progress.days_late} days late" if progress.days_late else label
-
-
-class SkipForm(forms.Form):
-    reason = forms.CharField(max_length=300, help_text="Why the step is skipped (shown on the timeline).")
 
 
 @admin.register(RunStep)

@@ -118,3 +118,17 @@ def test_meeting_step_calendar_file(admin_client, customer_factory, client, make
     assert ".ics" in admin_client.get(f"/admin/success/playbookrun/{run.pk}/change/").content.decode()
     client.force_login(make_staff("support_agent"))
     assert client.get(f"/admin/success/runstep/{step.pk}/meeting.ics").status_code == 200  # view permission
+
+
+def test_cancel_runs(admin_client, customer_factory):
+    template, _ = playbook_save(
+        name="C", steps=[{"title": "Call", "kind": "task"}, {"title": "Live", "kind": "milestone"}]
+    )
+    run = playbook_start(template=template, customer=customer_factory())
+    action = {"action": "cancel", ACTION_CHECKBOX_NAME: [run.pk]}
+    assert "Cancel playbook runs" in admin_client.post("/admin/success/playbookrun/", action).content.decode()
+    admin_client.post("/admin/success/playbookrun/", {**action, "apply": "1", "reason": "Customer paused"})
+    run.refresh_from_db()
+    assert run.status == "cancelled" and set(run.steps.values_list("status", flat=True)) == {"skipped"}
+    assert run.customer.timeline_events.filter(kind="playbook.cancelled").exists()
+    assert not run.customer.tasks.filter(status="open").exists()
