@@ -23,7 +23,7 @@ from crm.api.errors import DETAIL_ERRORS, ERROR_404, LIST_ERRORS, WRITE_ERRORS
 from crm.api.serializers import InputSerializer, StaffEmailField
 from crm.api.views import ApiViewSet, location_header
 from crm.filters import EmailFilter, IdFilter, choice_filter
-from crm.models import Customer, LifecycleStage
+from crm.models import ContactRole, Customer, LifecycleStage
 from success.playbooks import selectors, services
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, PlaybookVersion, RunStep
 
@@ -33,6 +33,9 @@ from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate
 class PlaybookStepSerializer(serializers.ModelSerializer):
     email_template = serializers.IntegerField(source="email_template_id", allow_null=True, read_only=True)
     survey = serializers.IntegerField(source="survey_id", allow_null=True, read_only=True)
+    contact_role = serializers.ChoiceField(
+        ContactRole.choices, allow_blank=True, read_only=True, help_text="Empty: the primary contact."
+    )
 
     class Meta:
         model = PlaybookStep
@@ -63,6 +66,12 @@ class PlaybookVersionSerializer(serializers.ModelSerializer):
 class PlaybookSerializer(serializers.ModelSerializer):
     steps = PlaybookStepSerializer(many=True, read_only=True, help_text="The working copy, in order.")
     versions = PlaybookVersionSerializer(many=True, read_only=True, help_text="Newest first; runs keep theirs.")
+    lifecycle_stage = serializers.ChoiceField(
+        LifecycleStage.choices, allow_blank=True, read_only=True, help_text="Started on entering it; empty: by hand."
+    )
+    next_stage = serializers.ChoiceField(
+        LifecycleStage.choices, allow_blank=True, read_only=True, help_text="Moved to on completion; empty: stays."
+    )
 
     class Meta:
         model = PlaybookTemplate
