@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 
 from django.conf import settings
+from django.db.models import Case, F, When
 from django.utils import timezone
 
 from crm.models import Task, TimelineEvent
@@ -83,7 +84,8 @@ def due_sending_steps(now: dt.datetime) -> list[int]:
         )
         .select_related("run__customer")
         .only("id", "due_date", "run__customer__timezone")
-        .order_by("due_date", "id")[:BATCH]
+        # Steps waiting for a contact come last, so they never hold back the others.
+        .order_by(Case(When(result__startswith="waiting", then=1), default=0), "due_date", "id")[:BATCH]
     )
     return [step.pk for step in rows if step.due_date <= customer_today(step.run.customer, now)]
 
@@ -131,13 +133,14 @@ def task_sweep(now: dt.datetime) -> int:
 
 
 def nudge_sweep(now: dt.datetime) -> int:
-    horizon = now.date()
+    horizon = (now + dt.timedelta(days=1)).date()  # no zone is more than a day ahead of UTC
     steps = (
         RunStep.objects.filter(
             status=RunStep.Status.PENDING, run__status=PlaybookRun.Status.ACTIVE, due_date__lt=horizon
         )
         .select_related("run__customer__owner", "run__template", "run__owner", "assignee")
-        .order_by("due_date", "id")
+        # Least recently nudged first: steps nudged today (skipped below) never hold back the others.
+        .order_by(F("last_nudged_on").asc(nulls_first=True), "due_date", "id")
     )
     nudged = 0
     for step in steps[:BATCH]:
