@@ -6,7 +6,8 @@
 2. email and survey steps due in the customer's time zone -> one `success.playbook_step_execute` task each;
 3. milestones with a usage event name that the customer's usage shows since the run started -> completed;
 4. staff steps whose CSM task was marked done -> completed;
-5. overdue steps -> a nudge to the step's owner (at most one per step per day);
+5. overdue steps -> a nudge to the step's owner (at most one per step per day: the customer's local day), sent
+   in the owner's business hours (NUDGE_HOURS on weekdays, in their own time zone);
 6. runs more than PLAYBOOK_RISK_AFTER_DAYS late -> a risk task for the owner CSM (once per run).
 """
 
@@ -23,6 +24,7 @@ from success.playbooks.selectors import run_progress
 from success.playbooks.services import (
     SENDING_KINDS,
     customer_today,
+    nudge_recipient,
     playbook_autostart,
     risk_after_days,
     run_nudge,
@@ -34,6 +36,7 @@ from success.usage.selectors import usage_events_by_name
 logger = logging.getLogger(__name__)
 BATCH = 1000
 ENTRY_KINDS = ("customer.created", "customer.stage_changed")
+NUDGE_HOURS = (9, 17)  # nudges go out from 9:00 to 17:00, Monday to Friday, in the recipient's time zone
 
 
 def entry_key(event_id: int) -> str:
@@ -147,8 +150,17 @@ def nudge_sweep(now: dt.datetime) -> int:
         today = customer_today(step.run.customer, now)
         if step.due_date >= today or step.last_nudged_on == today:
             continue
+        recipient = nudge_recipient(step)
+        if recipient is None or not in_business_hours(recipient, now):
+            continue
         nudged += run_nudge(step=step, today=today)
     return nudged
+
+
+def in_business_hours(user, now: dt.datetime) -> bool:
+    """Monday to Friday, NUDGE_HOURS in the user's own time zone (their profile's, else the server's)."""
+    local = now.astimezone(user.zone)
+    return local.weekday() < 5 and NUDGE_HOURS[0] <= local.hour < NUDGE_HOURS[1]
 
 
 def risk_sweep(now: dt.datetime) -> int:

@@ -548,9 +548,14 @@ def run_cancel(*, run: PlaybookRun, reason: str, actor=None, now: dt.datetime | 
 # --- Periodic work -------------------------------------------------------------------------------------------
 
 
+def nudge_recipient(step: RunStep):
+    """Who is nudged about an overdue step: its assignee, else the run's owner CSM (customer steps too)."""
+    return step.assignee or step.run.owner or step.run.customer.owner
+
+
 def run_nudge(*, step: RunStep, today: dt.date) -> bool:
     """Email the step's owner about an overdue step, at most once per step per day (the key names the day)."""
-    recipient = step.assignee or step.run.owner or step.run.customer.owner
+    recipient = nudge_recipient(step)
     if recipient is None or not recipient.email:
         return False
     with transaction.atomic():

@@ -50,7 +50,7 @@ def test_customer_walks_through_onboarding(
     smtp_settings, smtp_server, worker, django_capture_on_commit_callbacks, user_factory
 ):
     template = ensure_default_playbook()
-    csm = user_factory(full_name="Cleo Manager", email="cleo@acme.test")
+    csm = user_factory(full_name="Cleo Manager", email="cleo@acme.test", time_zone="America/Los_Angeles")
     zone = "America/Los_Angeles"
     with django_capture_on_commit_callbacks(execute=True):
         customer = customer_create(name="Globex", owner=csm, lifecycle_stage="onboarding", timezone=zone)

@@ -320,3 +320,19 @@ def test_redate_is_bounded(simple, customer_factory):
             step=run.steps.first(), due_date=dt.date(9999, 12, 31), now=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
         )
     assert list(error.value.message_dict) == ["due_date"]
+
+
+def test_nudges_wait_for_the_owner_business_hours(simple, customer_factory, user_factory):
+    csm = user_factory(email="tokyo@acme.test", time_zone="Asia/Tokyo")
+    run = playbook_start(
+        template=simple,
+        customer=customer_factory(owner=csm, timezone="UTC"),
+        now=dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC),
+    )
+    assert run.steps.get(position=0).due_date == dt.date(2026, 3, 3)
+    evening_in_tokyo = dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC)  # Thursday 19:00 in Tokyo
+    assert playbook_scan(now=evening_in_tokyo)["nudged"] == 0
+    friday_morning = dt.datetime(2026, 3, 6, 0, 30, tzinfo=dt.UTC)  # Friday 9:30 in Tokyo, Friday in UTC
+    assert playbook_scan(now=friday_morning)["nudged"] == 2  # Call and Setup (due the 4th) are overdue
+    saturday = dt.datetime(2026, 3, 7, 1, tzinfo=dt.UTC)
+    assert playbook_scan(now=saturday)["nudged"] == 0
