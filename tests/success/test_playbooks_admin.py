@@ -132,3 +132,16 @@ def test_cancel_runs(admin_client, customer_factory):
     assert run.status == "cancelled" and set(run.steps.values_list("status", flat=True)) == {"skipped"}
     assert run.customer.timeline_events.filter(kind="playbook.cancelled").exists()
     assert not run.customer.tasks.filter(status="open").exists()
+
+
+@pytest.mark.parametrize("n", [2, 20])
+def test_changelists_query_count_is_flat(admin_client, customer_factory, django_assert_max_num_queries, n):
+    template, _ = playbook_save(
+        name="Q", steps=[{"title": "Call", "kind": "task"}, {"title": "Live", "kind": "milestone"}]
+    )
+    for _ in range(n):
+        playbook_start(template=template, customer=customer_factory())
+    for url in ("/admin/success/playbookrun/", "/admin/success/runstep/", "/admin/success/playbooktemplate/"):
+        admin_client.get(url)
+        with django_assert_max_num_queries(14):
+            assert admin_client.get(url).status_code == 200
