@@ -338,11 +338,8 @@ class StartForm(forms.Form):
     playbook = forms.ModelChoiceField(PlaybookTemplate.objects.filter(is_active=True), help_text="Its latest version.")
 
 
-@admin.action(description="Start a playbook…", permissions=["change"])
+@admin.action(description="Start a playbook…", permissions=["start_playbook"])
 def start_playbook(model_admin, request, queryset):
-    if not request.user.has_perm("success.add_playbookrun"):
-        model_admin.message_user(request, "Your role cannot start playbooks.", messages.ERROR)
-        return None
     form = StartForm(request.POST if "apply" in request.POST else None)
     if not (form.is_bound and form.is_valid()):
         return _action_page(model_admin, request, queryset, form, title="Start a playbook", submit="Start")
@@ -362,8 +359,10 @@ def start_playbook(model_admin, request, queryset):
 
 
 _customer_admin = admin.site._registry.get(Customer)
-if _customer_admin is not None and "start_playbook" not in (_customer_admin.actions or ()):
+if _customer_admin is not None and start_playbook not in (_customer_admin.actions or ()):
     _customer_admin.actions = (*(_customer_admin.actions or ()), start_playbook)
+    # Offered to the roles that may start a run (admin, csm), not to every role that may change a customer.
+    _customer_admin.has_start_playbook_permission = lambda request: request.user.has_perm("success.add_playbookrun")
 
 
 @register_customer_panel

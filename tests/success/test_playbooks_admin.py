@@ -145,3 +145,10 @@ def test_changelists_query_count_is_flat(admin_client, customer_factory, django_
         admin_client.get(url)
         with django_assert_max_num_queries(14):
             assert admin_client.get(url).status_code == 200
+
+
+def test_start_action_is_offered_to_csms_only(client, make_staff):
+    client.force_login(make_staff("support_agent"))
+    assert "start_playbook" not in client.get("/admin/crm/customer/").content.decode()
+    client.force_login(make_staff("csm"))
+    assert "start_playbook" in client.get("/admin/crm/customer/").content.decode()
