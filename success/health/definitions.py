@@ -6,6 +6,7 @@ definition (`success.health.scoring.validate_definition`), raises a django Valid
 ("weight", "thresholds", "green_from", "components[2].thresholds", ...) and changes nothing when it is wrong.
 """
 
+import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -158,3 +159,4 @@ def versions_by_stage() -> dict[str, HealthModelVersion]:
 
 def version_for_stage(versions: dict[str, HealthModelVersion], stage: str) -> HealthModelVersion:
     return versions.get(stage) or versions[""]
+

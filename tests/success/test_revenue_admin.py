@@ -65,13 +65,13 @@ def test_retention_report_shows_the_crafted_book_and_an_svg_chart(client, csm, b
     response = client.get(REPORT, {"start": "2025-04-01", "end": "2025-06-30"})
     assert response.status_code == 200
     html = response.content.decode()
-    total = html[html.index('id="retention-total"') :]
+    total = html[html.index('id="retention-total"'):]
     total = total[: total.index("</tr>")]
     for figure in ("12500.00", "9000.00", "60.0 %", "72.0 %", "40.0 %", "1400.00"):
         assert figure in total, figure
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and "<polyline" in html
     assert "<script>" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]
-    months = html[html.index('id="retention-months"') :]
+    months = html[html.index('id="retention-months"'):]
     assert "April 2025" in months and "June 2025" in months
     policy = dict(d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";") if d.strip())
     assert "'unsafe-inline'" not in policy["script-src"]

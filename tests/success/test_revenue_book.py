@@ -21,30 +21,14 @@ def csm(make_staff):
 def owned(csm, make_staff):
     today = timezone.localdate()
     year_ago = today - datetime.timedelta(days=365)
-    soon = customer_create(
-        name="Soon",
-        owner=csm,
-        arr=Decimal("1000"),
-        contract_start=year_ago,
-        renewal_date=today + datetime.timedelta(days=30),
-    )
-    later = customer_create(
-        name="Later",
-        owner=csm,
-        arr=Decimal("2500"),
-        contract_start=year_ago,
-        renewal_date=today + datetime.timedelta(days=200),
-    )
-    edge = customer_create(
-        name="Edge",
-        owner=csm,
-        arr=Decimal("500"),
-        contract_start=year_ago,
-        renewal_date=today + datetime.timedelta(days=90),
-    )
-    other = customer_create(
-        name="Other's", owner=make_staff("csm"), arr=Decimal("9999"), renewal_date=today + datetime.timedelta(days=10)
-    )
+    soon = customer_create(name="Soon", owner=csm, arr=Decimal("1000"), contract_start=year_ago,
+                           renewal_date=today + datetime.timedelta(days=30))
+    later = customer_create(name="Later", owner=csm, arr=Decimal("2500"), contract_start=year_ago,
+                            renewal_date=today + datetime.timedelta(days=200))
+    edge = customer_create(name="Edge", owner=csm, arr=Decimal("500"), contract_start=year_ago,
+                           renewal_date=today + datetime.timedelta(days=90))
+    other = customer_create(name="Other's", owner=make_staff("csm"), arr=Decimal("9999"),
+                            renewal_date=today + datetime.timedelta(days=10))
     task_create(customer=soon, reason="Usage dropped", type="risk", due_date=today)
     task_create(customer=later, reason="Call them", type="activity")
     task_create(customer=other, reason="Not mine", type="risk")

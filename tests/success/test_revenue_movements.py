@@ -54,7 +54,9 @@ def test_creating_a_customer_with_arr_records_a_new_movement_at_its_contract_sta
 def test_kinds_are_derived_and_arr_follows_the_movements(customer):
     arr_movement_create(customer=customer, amount=Decimal("500"), effective_date=D(2025, 3, 1))
     arr_movement_create(customer=customer, amount=Decimal("-300"), effective_date=D(2025, 6, 1))
-    arr_movement_create(customer=customer, amount=Decimal("-1200"), effective_date=D(2025, 9, 1), churn_reason="price")
+    arr_movement_create(
+        customer=customer, amount=Decimal("-1200"), effective_date=D(2025, 9, 1), churn_reason="price"
+    )
     arr_movement_create(customer=customer, amount=Decimal("800"), effective_date=D(2026, 2, 1))
     assert kinds(customer) == [
         ("2025-01-01", "new", "1000.00"),
@@ -119,12 +121,9 @@ def test_support_agent_and_read_only_may_not_record_movements(api_client_for, cu
             LIST, {"customer": customer.pk, "amount": "5", "effective_date": "2025-04-01"}, format="json"
         )
         assert response.status_code == 403
-    assert (
-        api_client_for("csm")
-        .post(LIST, {"customer": customer.pk, "amount": "5", "effective_date": "2025-04-01"}, format="json")
-        .status_code
-        == 201
-    )
+    assert api_client_for("csm").post(
+        LIST, {"customer": customer.pk, "amount": "5", "effective_date": "2025-04-01"}, format="json"
+    ).status_code == 201
 
 
 def test_customer_api_arr_change_records_the_movement(admin_api, customer):

@@ -41,42 +41,27 @@ def book(make_staff):
     csm1 = make_staff("csm", email="csm1@example.com")
     csm2 = make_staff("csm", email="csm2@example.com")
     c = {}
-    c["A"] = customer_create(
-        name="A",
-        tier="enterprise",
-        owner=csm1,
-        arr=Decimal("1000"),
-        contract_start=D(2025, 1, 1),
-        renewal_date=D(2025, 5, 15),
-    )
+    c["A"] = customer_create(name="A", tier="enterprise", owner=csm1, arr=Decimal("1000"),
+                             contract_start=D(2025, 1, 1), renewal_date=D(2025, 5, 15))
     move(c["A"], "500", D(2025, 5, 10))
     customer_update(customer=c["A"], renewal_date=D(2026, 5, 15))  # renewed: the date moved on a year
-    c["B"] = customer_create(
-        name="B", tier="smb", owner=csm1, arr=Decimal("2000"), contract_start=D(2024, 6, 1), renewal_date=D(2026, 1, 1)
-    )
+    c["B"] = customer_create(name="B", tier="smb", owner=csm1, arr=Decimal("2000"), contract_start=D(2024, 6, 1),
+                             renewal_date=D(2026, 1, 1))
     move(c["B"], "-500", D(2025, 4, 1))
     move(c["B"], "300", D(2025, 7, 1))
-    c["C"] = customer_create(
-        name="C", tier="smb", owner=csm2, arr=Decimal("3000"), contract_start=D(2024, 1, 1), renewal_date=D(2025, 6, 30)
-    )
+    c["C"] = customer_create(name="C", tier="smb", owner=csm2, arr=Decimal("3000"), contract_start=D(2024, 1, 1),
+                             renewal_date=D(2025, 6, 30))
     move(c["C"], "-3000", D(2025, 6, 30), churn_reason="competitor")
-    c["D"] = customer_create(
-        name="D", tier="mid_market", owner=csm2, arr=Decimal("1500"), contract_start=D(2025, 3, 31)
-    )
+    c["D"] = customer_create(name="D", tier="mid_market", owner=csm2, arr=Decimal("1500"),
+                             contract_start=D(2025, 3, 31))
     move(c["D"], "-1500", D(2025, 4, 15), churn_reason="price")
     move(c["D"], "1000", D(2025, 5, 20))
     c["E"] = customer_create(name="E", tier="smb", owner=csm1, arr=Decimal("800"), contract_start=D(2025, 4, 1))
     c["F"] = customer_create(name="F", tier="smb", arr=Decimal("400"), contract_start=D(2024, 1, 1))
     move(c["F"], "-400", D(2025, 3, 31), churn_reason="adoption")
     move(c["F"], "600", D(2025, 5, 1))
-    c["G"] = customer_create(
-        name="G",
-        tier="enterprise",
-        owner=csm2,
-        arr=Decimal("5000"),
-        contract_start=D(2024, 1, 1),
-        renewal_date=D(2025, 6, 1),
-    )
+    c["G"] = customer_create(name="G", tier="enterprise", owner=csm2, arr=Decimal("5000"),
+                             contract_start=D(2024, 1, 1), renewal_date=D(2025, 6, 1))
     return c, csm1, csm2
 
 
@@ -107,9 +92,7 @@ def test_retention_api_totals_per_tier_and_per_csm(api_client_for, book, django_
     groups = {g["key"]: g for g in body["groups"]}
     # enterprise A+G: 6000, +500. smb B C (E, F outside the cohort): 5000, -500, -3000. mid_market D: 1500.
     assert (groups["enterprise"]["starting_arr"], groups["enterprise"]["grr"], groups["enterprise"]["nrr"]) == (
-        "6000.00",
-        "1.0000",
-        "1.0833",
+        "6000.00", "1.0000", "1.0833"
     )
     assert (groups["smb"]["grr"], groups["smb"]["nrr"], groups["smb"]["logo_churn"]) == ("0.3000", "0.3000", "0.5000")
     assert (groups["mid_market"]["grr"], groups["mid_market"]["nrr"]) == ("0.0000", "0.6667")
