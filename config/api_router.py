@@ -35,6 +35,12 @@ from success.api.health import register_routes as register_health_routes  # noqa
 register_health_routes(router)
 # --- end health ---
 
+# --- playbooks (success/api/playbooks.py: templates, runs, run steps) ---
+from success.api.playbooks import register_routes as register_playbook_routes  # noqa: E402
+
+register_playbook_routes(router)
+# --- end playbooks ---
+
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402

@@ -703,5 +703,5 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin
 
 # --- end contact ledger ---------------------------------------------------------------------------
 
-# --- CSM tasks (registered by crm.task_admin) -------------------------------------------------------------------
-from crm import task_admin  # noqa: E402, F401
+# --- CSM tasks (crm.task_admin) and email templates (crm.email_template_admin) register themselves -------------
+from crm import email_template_admin, task_admin  # noqa: E402, F401

@@ -24,7 +24,7 @@ from crm.models import Contact, LedgerEntry
 from crm.timeline import timeline_record
 
 Kind = LedgerEntry.Kind
-MARKETING_KINDS = {Kind.SURVEY, Kind.OUTREACH, Kind.QBR_INVITE}
+MARKETING_KINDS = {Kind.SURVEY, Kind.OUTREACH, Kind.QBR_INVITE, Kind.PLAYBOOK}
 SURVEY_CONVERSATION = ("reminder", "thanks")  # subkinds of Kind.SURVEY: part of a survey already sent
 
 

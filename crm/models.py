@@ -253,6 +253,7 @@ class LedgerEntry(models.Model):
         OUTREACH = "outreach", "Outreach"
         QBR_INVITE = "qbr_invite", "QBR invite"
         TICKET_REPLY = "ticket_reply", "Ticket reply"
+        PLAYBOOK = "playbook", "Playbook email"
 
     class Outcome(models.TextChoices):
         SENT = "sent", "Sent"
@@ -281,6 +282,27 @@ class LedgerEntry(models.Model):
     def __str__(self):
         return f"{self.kind} {self.outcome}: {self.reason}"
 
+
+
+class EmailTemplate(models.Model):
+    """An email written once and sent to many customers (playbook email steps, the outreach engine): its
+    subject and bodies may name variables such as {customer.name} or {contact.first_name}, filled in by
+    `crm.email_templates.template_render`. Saved through `crm.email_templates.email_template_save`, which refuses
+    an unknown variable naming the field, so no customer ever receives a literal "{custmer.name}"."""
+
+    name = models.CharField(max_length=100, unique=True)
+    subject = models.CharField(max_length=300)
+    text_body = models.TextField(max_length=50000)
+    html_body = models.TextField(max_length=100000, blank=True, help_text="Optional; empty: plain text only.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "email template"
+
+    def __str__(self):
+        return self.name
 
 
 class Task(models.Model):

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.models import Contact, Customer, Note
-from crm.signals import customer_arr_changed
+from crm.signals import customer_arr_changed, customer_stage_entered
 from crm.timeline import timeline_record
 from crm.validators import validate_domain
 
@@ -85,6 +85,13 @@ def _send_arr_changed(*, customer: Customer, old: Decimal, new: Decimal, actor, 
     )
 
 
+def _send_stage_entered_on_commit(customer: Customer, event) -> None:
+    customer_id, stage, event_id = customer.pk, customer.lifecycle_stage, event.pk
+    transaction.on_commit(
+        lambda: customer_stage_entered.send(sender=Customer, customer_id=customer_id, stage=stage, event_id=event_id)
+    )
+
+
 RENEWAL_BEFORE_START = "The renewal date cannot be before the contract start."
 
 
@@ -119,13 +126,14 @@ def customer_create(*, actor=None, **data) -> Customer:
     _full_clean_customer(customer, changed=data)
     customer._history_user = actor
     customer.save()
-    timeline_record(
+    event = timeline_record(
         customer=customer,
         kind="customer.created",
         summary=f"Customer {customer.name} created",
         actor=actor,
         source=customer,
     )
+    _send_stage_entered_on_commit(customer, event)
     if customer.arr:
         # Its first ARR takes effect at the contract start (today when that is unknown or still ahead).
         _send_arr_changed(
@@ -166,7 +174,7 @@ def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
         )
     if "lifecycle_stage" in changes:
         old, new = changes["lifecycle_stage"]
-        timeline_record(
+        event = timeline_record(
             customer=customer,
             kind="customer.stage_changed",
             summary=f"Lifecycle stage {old} → {new}",
@@ -174,6 +182,7 @@ def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
             source=customer,
             payload={"from": old, "to": new},
         )
+        _send_stage_entered_on_commit(customer, event)
     other = {k: v for k, v in changes.items() if k != "lifecycle_stage"}
     if other:
         timeline_record(

@@ -10,6 +10,12 @@ its upsert by external id used by the billing sync, the admin) after the new ARR
     effective_date  the date the change takes effect
     churn_reason    one of crm.churn.ChurnReason, or "" (required by revenue when ARR goes to 0)
     churn_note      free text, may be ""
+
+
+`customer_stage_entered` is sent after the transaction of `customer_create` (the new customer's stage) or of a
+`customer_update` that changed the lifecycle stage commits, so a receiver's failure cannot undo the change.
+Keyword arguments: customer_id, stage (the stage entered), event_id (the id of the timeline event that records
+the entry: customer.created or customer.stage_changed; receivers key "once per entry" on it).
 """
 
 import django.dispatch
@@ -20,3 +26,5 @@ customer_arr_changed = django.dispatch.Signal()
 # caller's transaction: a receiver that must not act on a rolled-back change defers with on_commit). Health
 # recomputes customers whose tickets, surveys, notes, tasks or stage changed from a receiver of it.
 timeline_recorded = django.dispatch.Signal()
+
+customer_stage_entered = django.dispatch.Signal()

@@ -4,5 +4,6 @@ The CSM Task moved down to crm (crm.models.Task, services in crm.task_services):
 the floor below it. Capabilities add `from success.<capability>.models import *` lines here.
 """
 from success.health.models import *  # noqa: F403 (health scores)
+from success.playbooks.models import *  # noqa: F403 (onboarding playbooks)
 from success.revenue.models import *  # noqa: F403 (ARR movements)
 from success.usage.models import *  # noqa: F403 (product usage)

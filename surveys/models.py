@@ -85,6 +85,7 @@ class Invitation(models.Model):
         TICKET_SOLVED = "ticket_solved", "Ticket solved"
         RECURRING = "recurring", "Recurring schedule"
         OUTREACH = "outreach", "Outreach rule"
+        PLAYBOOK = "playbook", "Playbook step"
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"

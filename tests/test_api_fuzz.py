@@ -12,7 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, Customer, Task
 from success.health.definitions import ensure_default_model
-from success.models import ArrMovement
+from success.models import ArrMovement, PlaybookRun, PlaybookTemplate
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
@@ -35,6 +35,7 @@ def ids() -> dict[str, str]:
             Customer, Contact, Task, Ticket, BusinessCalendar, SlaPolicy, Survey, Invitation, Response, Campaign
         )
     }
+    run = PlaybookRun.objects.order_by("pk").first()
     return {
         "customers": first[Customer],
         "contacts": first[Contact],
@@ -48,6 +49,9 @@ def ids() -> dict[str, str]:
         "survey-campaigns": first[Campaign],
         "health-models": str(ensure_default_model().pk),
         "arr-movements": str(ArrMovement.objects.order_by("pk").values_list("pk", flat=True).first()),
+        "playbooks": str(PlaybookTemplate.objects.order_by("pk").values_list("pk", flat=True).first()),
+        "playbook-runs": str(run.pk if run else 0),
+        "run_step": str(run.steps.order_by("position").values_list("pk", flat=True).first() if run else 0),
         "users": str(get_user_model().objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)[0]),
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),
         "calendar_name": BusinessCalendar.objects.order_by("pk").values_list("name", flat=True).first(),
@@ -59,6 +63,8 @@ def fill(path: str, known: dict[str, str]) -> str:
     segment = path.split("/")[3]
     if "{" not in path:
         return path
+    if "{run_id}" in path:
+        path = path.replace("{run_id}", known["playbook-runs"]).replace("{id}", known["run_step"])
     path = path.replace("{id}", known[segment]).replace("{customer_id}", known["customers"])
     path = path.replace("{user_id}", known["users"])
     path = path.replace("{ticket_id}", known["tickets"]).replace("{external_id}", known["external_id"])

@@ -54,11 +54,15 @@ def known_objects_config() -> str:
             "survey-responses",
             "survey-campaigns",
             "health-models",
+            "playbooks",
         )
     ]
     pins += [
         (r"^/api/v1/customers/\{customer_id\}/", "customer_id", int(known["customers"])),
         (r"^/api/v1/tickets/\{ticket_id\}/", "ticket_id", int(known["tickets"])),
+        (r"^/api/v1/playbook-runs/\{id\}/", "id", int(known["playbook-runs"])),
+        (r"^/api/v1/playbook-runs/\{run_id\}/", "run_id", int(known["playbook-runs"])),
+        (r"^/api/v1/playbook-runs/\{run_id\}/steps/\{id\}/", "id", int(known["run_step"])),
         (r"^/api/v1/customers/by-external-id/", "external_id", known["external_id"]),
         (
             r"^/api/v1/business-calendars/by-name/",

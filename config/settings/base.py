@@ -301,6 +301,12 @@ SPECTACULAR_SETTINGS = {
         "ArrMovementKindEnum": "success.revenue.models.ArrMovementKind",
         "ArrMovementSourceEnum": "success.revenue.models.ArrMovementSource",
         "ChurnReasonEnum": "crm.churn.ChurnReason",
+        "PlaybookStepKindEnum": "success.playbooks.models.StepKind",
+        "PlaybookAssigneeEnum": "success.playbooks.models.AssigneeKind",
+        "PlaybookOffsetFromEnum": "success.playbooks.models.OffsetFrom",
+        "PlaybookRunStatusEnum": "success.playbooks.models.RunStatus",
+        "PlaybookRunStepStatusEnum": "success.playbooks.models.RunStepStatus",
+        "PlaybookRunStateEnum": "success.playbooks.selectors.RunState",
     },
 }
 

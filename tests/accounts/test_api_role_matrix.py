@@ -54,6 +54,8 @@ WRITES = {
     ("/api/v1/surveys/{id}/", "patch"): ADMIN_CSM,
     ("/api/v1/surveys/{id}/invitations/", "post"): ADMIN_CSM,
     ("/api/v1/surveys/{id}/campaigns/", "post"): ADMIN_CSM,
+    ("/api/v1/playbook-runs/", "post"): ADMIN_CSM,  # starting a playbook is CSM work (tasks, emails, surveys)
+    ("/api/v1/playbook-runs/{run_id}/steps/{id}/", "patch"): ADMIN_CSM,
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -8,8 +8,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from crm.demo_data import ARR_RANGE
-from crm.models import Contact, Customer, LifecycleStage, Note, TimelineEvent
-from success.models import ArrMovement
+from crm.models import Contact, Customer, LifecycleStage, Note, Task, TimelineEvent
+from success.models import ArrMovement, PlaybookRun
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +132,8 @@ def test_if_empty_seeds_an_empty_database():
 
 def delete_customers():
     ArrMovement.objects.all().delete()  # they protect their customer
+    PlaybookRun.objects.all().delete()  # so do playbook runs (their steps go with them) and CSM tasks
+    Task.objects.all().delete()
     Customer.objects.all().delete()
 
 
@@ -178,7 +180,7 @@ def test_seed_demo_prints_the_time_of_each_phase():
     assert len(timing) == 1 and timing[0] == lines[-1], lines
     assert re.fullmatch(
         r"Time per phase: customers and contacts \d+\.\d s, tickets \d+\.\d s, ARR movements \d+\.\d s, "
-        r"surveys \d+\.\d s, usage \d+\.\d s, health \d+\.\d s; total \d+\.\d s\.",
+        r"surveys \d+\.\d s, usage \d+\.\d s, playbooks \d+\.\d s, health \d+\.\d s; total \d+\.\d s\.",
         timing[0],
     ), timing[0]
     phases = [float(x) for x in re.findall(r"(\d+\.\d) s", timing[0])]

@@ -1,8 +1,9 @@
 """`manage.py seed_demo --customers N`: realistic demo and scale data, bulk-inserted (see crm.demo_data),
 then the support desk and its tickets for those customers (see tickets.demo_data) when the tickets app is
 installed, then the customers' ARR movement history (see success.revenue.demo_data), then the demo surveys and
-their history (see surveys.demo_data) when the surveys app is, then product usage (success.usage.demo_data) and
-finally health scores: a backfill of daily scores and a live recompute (success.health.demo_data).
+their history (see surveys.demo_data) when the surveys app is, then product usage and the onboarding playbook's
+runs (success.usage.demo_data, success.playbooks.demo_data) and finally health scores: a backfill of daily scores
+and a live recompute (success.health.demo_data).
 
 crm imports no other app of ours at module level: the tickets, revenue and surveys parts are looked up when the
 command runs.
@@ -39,9 +40,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, required=True, help="How many customers to create.")
         parser.add_argument("--contacts-per-customer", type=int, default=3, help="Default: 3.")
-        parser.add_argument(
-            "--if-empty", action="store_true", help="Do nothing when any customer exists already."
-        )
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when any customer exists already.")
         parser.add_argument("--seed", type=int, default=None, help="The same seed gives the same data.")
         parser.add_argument("--batch-size", type=int, default=5000, help="Rows per INSERT. Default: 5000.")
         parser.add_argument(
@@ -156,6 +155,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             self._seed_usage(usage, seed, first_new, result.customers)
             phases.append(("usage", time.monotonic() - started))
+        if apps.is_installed("success"):
+            started = time.monotonic()
+            self._seed_playbooks(seed, first_new)
+            phases.append(("playbooks", time.monotonic() - started))
         if apps.is_installed("success") and health_days:
             started = time.monotonic()
             self._seed_health(health_days, first_new)
@@ -243,6 +246,17 @@ class Command(BaseCommand):
                 f"Scored {result.customers:,} customers: {result.days} days of daily health scores backfilled "
                 f"for {result.backfilled:,} of them, then a live recompute ({result.scores:,} scores) in "
                 f"{result.seconds:.1f} s."
+            )
+        )
+
+    def _seed_playbooks(self, seed, first_new) -> None:
+        from success.playbooks.demo_data import demo_playbooks_seed
+
+        result = demo_playbooks_seed(seed=seed, customers=Customer.objects.filter(pk__gte=first_new))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Started the onboarding playbook for {result.runs:,} onboarding customers ({result.completed:,} "
+                f"finished, {result.stalled:,} stalled) in {result.seconds:.1f} s."
             )
         )
 
