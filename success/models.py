@@ -6,3 +6,4 @@ the floor below it. Capabilities add `from success.<capability>.models import *`
 from success.revenue.models import *  # noqa: F403 (ARR movements)
 from success.usage.models import *  # noqa: F403 (product usage)
 from success.health.models import *  # noqa: F403 (health scores)
+from success.qbrs.models import *  # noqa: F403 (QBRs)

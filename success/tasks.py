@@ -1,7 +1,9 @@
 """Celery tasks of success (autodiscovered), gathered from each capability's tasks module; `PERIODIC_TASKS` is
 read by `manage.py setup_periodic_tasks`."""
 
+from success.qbrs import tasks as qbr_tasks
+from success.qbrs.tasks import plan_qbrs, remind_qbrs  # noqa: F401 (registers the tasks)
 from success.usage import tasks as usage_tasks
 from success.usage.tasks import prune_usage  # noqa: F401 (registers the task)
 
-PERIODIC_TASKS = [*usage_tasks.PERIODIC_TASKS]
+PERIODIC_TASKS = [*usage_tasks.PERIODIC_TASKS, *qbr_tasks.PERIODIC_TASKS]
