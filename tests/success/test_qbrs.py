@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from icalendar import Calendar
 
 from crm.ledger import contact_mark_bounced, contact_unsubscribe
-from crm.models import LedgerEntry, OutboundEmail, Task, TimelineEvent, Tier
+from crm.models import LedgerEntry, OutboundEmail, Task, Tier, TimelineEvent
 from crm.outbound_email import email_send
 from success.qbrs import services
 from success.qbrs.models import Qbr
