@@ -29,6 +29,12 @@ from success.api.revenue import register_routes as register_revenue_routes  # no
 register_revenue_routes(router)
 # --- end revenue ---
 
+# --- qbrs (success/api/qbrs.py: QBRs, schedule / reschedule / cancel / hold, preparation pack) ---
+from success.api.qbrs import register_routes as register_qbr_routes  # noqa: E402
+
+register_qbr_routes(router)
+# --- end qbrs ---
+
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402

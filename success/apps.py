@@ -5,5 +5,6 @@ class SuccessConfig(AppConfig):
     name = "success"
 
     def ready(self):
+        from success.qbrs import admin as qbr_admin  # noqa: F401  (QBR cadence, QBRs)
         from success.revenue import admin as revenue_admin  # noqa: F401  (ARR movements, retention report)
         from success.revenue import receivers  # noqa: F401  (crm.customer_arr_changed -> ARR movements)

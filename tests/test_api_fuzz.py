@@ -11,7 +11,7 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, Customer, Task
-from success.models import ArrMovement
+from success.models import ArrMovement, Qbr
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
@@ -46,6 +46,7 @@ def ids() -> dict[str, str]:
         "survey-responses": first[Response],
         "survey-campaigns": first[Campaign],
         "arr-movements": str(ArrMovement.objects.order_by("pk").values_list("pk", flat=True).first()),
+        "qbrs": str(Qbr.objects.order_by("pk").values_list("pk", flat=True).first() or 1),  # none in the demo yet
         "users": str(get_user_model().objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)[0]),
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),
         "calendar_name": BusinessCalendar.objects.order_by("pk").values_list("name", flat=True).first(),
