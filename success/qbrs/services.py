@@ -40,7 +40,7 @@ def _lock_customer(customer: Customer | int) -> Customer:
 
 def _lock_qbr(qbr: Qbr) -> tuple[Qbr, Customer]:
     customer = _lock_customer(qbr.customer_id)
-    return Qbr.objects.select_for_update().select_related("customer", "owner").get(pk=qbr.pk), customer
+    return Qbr.objects.select_for_update(of=("self",)).select_related("customer", "owner").get(pk=qbr.pk), customer
 
 
 def _check_slot(
