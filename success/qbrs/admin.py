@@ -1,8 +1,17 @@
 """Admin of QBRs: the cadence per tier (editable in the list), and QBRs to look at (writes go through the services
 via the API for now; scheduling from the admin, the CSM's calendar list and the printable pack come next)."""
 
-from django.contrib import admin
+from zoneinfo import ZoneInfo
 
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from success.qbrs import selectors, services
 from success.qbrs.models import Qbr, QbrCadence
 
 
@@ -24,7 +33,49 @@ class QbrAdmin(admin.ModelAdmin):
     search_fields = ("customer__name",)
     date_hierarchy = "starts_at"
     raw_id_fields = ("customer", "owner", "contacts", "staff")
-    readonly_fields = [f.name for f in Qbr._meta.concrete_fields] + ["contacts", "staff"]
+    readonly_fields = [
+        "prep_page",
+        *[f.name for f in Qbr._meta.concrete_fields if f.name != "prep"],
+        "contacts",
+        "staff",
+    ]
+
+    @admin.display(description="Preparation pack")
+    def prep_page(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html('<a href="{}">Open the printable pack</a>', reverse("admin:success_qbr_prep", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/prep/", self.admin_site.admin_view(self.prep_view), name="success_qbr_prep"),
+            *super().get_urls(),
+        ]
+
+    def prep_view(self, request, object_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        qbr = get_object_or_404(Qbr.objects.select_related("customer", "owner"), pk=object_id)
+        can_refresh = request.user.has_perm("success.change_qbr")
+        if request.method == "POST":
+            if not can_refresh:
+                raise PermissionDenied
+            services.qbr_prep_refresh(qbr=qbr)
+            self.message_user(request, "The preparation pack was refreshed.")
+            return redirect("admin:success_qbr_prep", object_id=qbr.pk)
+        pack = qbr.prep if qbr.prep_generated_at else selectors.qbr_prep(qbr=qbr, now=timezone.now())
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preparation pack: QBR with {qbr.customer.name}",
+            "qbr": qbr,
+            "pack": pack,
+            "surveys": sorted((pack.get("surveys") or {}).items()),
+            "generated_at": qbr.prep_generated_at,
+            "local_start": f"{qbr.starts_at.astimezone(ZoneInfo(qbr.timezone)):%a %d %b %Y, %H:%M}",
+            "can_refresh": can_refresh,
+        }
+        return TemplateResponse(request, "admin/success/qbr/prep.html", context)
 
     def has_add_permission(self, request):
         return False  # scheduling sends invites: through the services (API), never a bare save

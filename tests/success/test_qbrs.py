@@ -339,3 +339,26 @@ def test_invites_arrive_in_a_real_smtp_server_once_per_change(account, smtp_sett
         sequences.append(event["SEQUENCE"])
         assert str(event["UID"]) == qbr.ics_uid
     assert methods == ["REQUEST", "REQUEST", "CANCEL"] and sequences == [0, 1, 2]
+
+
+# --- Admin ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_cadence_is_editable_and_the_pack_is_printable(client, account, make_staff):
+    customer, contact = account
+    qbr = schedule(customer, contact, at("2030-03-05", 10, NY), at("2030-02-20"), agenda="Goals for 2030")
+    client.force_login(make_staff("csm"))
+    assert client.get("/admin/success/qbrcadence/").status_code == 200
+    page = client.get(f"/admin/success/qbr/{qbr.pk}/change/")
+    assert page.status_code == 200 and f"/admin/success/qbr/{qbr.pk}/prep/" in page.content.decode()
+    pack = client.get(f"/admin/success/qbr/{qbr.pk}/prep/").content.decode()
+    assert "QBR with Acme: Tue 05 Mar 2030, 10:00 (America/New_York)" in pack
+    assert "Goals for 2030" in pack and "ada@acme.example" in pack and "Refresh the pack" in pack
+    assert client.post(f"/admin/success/qbr/{qbr.pk}/prep/").status_code == 302
+    qbr.refresh_from_db()
+    assert qbr.prep_generated_at > at("2030-02-20") - dt.timedelta(days=10000)
+    reader = make_staff("read_only")
+    client.force_login(reader)
+    assert "Refresh the pack" not in client.get(f"/admin/success/qbr/{qbr.pk}/prep/").content.decode()
+    assert client.post(f"/admin/success/qbr/{qbr.pk}/prep/").status_code == 403
