@@ -25,10 +25,49 @@ class QbrCadenceAdmin(admin.ModelAdmin):
         return False  # a tier without a row falls back to the built-in default; set "every" empty for none
 
 
+class OwnerFilter(admin.SimpleListFilter):
+    """A CSM's QBR calendar: their own QBRs by default."""
+
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        return [("mine", "Mine"), ("all", "Everyone's")]
+
+    def choices(self, changelist):
+        value = self.value() or "mine"
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if (self.value() or "mine") == "mine":
+            return queryset.filter(owner=request.user)
+        return queryset
+
+
+class WhenFilter(admin.SimpleListFilter):
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("upcoming", "Upcoming"), ("past", "Past")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "upcoming":
+            return queryset.filter(starts_at__gte=timezone.now())
+        if self.value() == "past":
+            return queryset.filter(starts_at__lt=timezone.now())
+        return queryset
+
+
 @admin.register(Qbr)
 class QbrAdmin(admin.ModelAdmin):
-    list_display = ("customer", "starts_at", "timezone", "status", "owner", "origin", "sequence")
-    list_filter = ("status", "origin")
+    list_display = ("customer", "local_start", "duration_minutes", "status", "owner", "origin", "pack")
+    list_filter = (OwnerFilter, WhenFilter, "status", "origin")
     list_select_related = ("customer", "owner")
     search_fields = ("customer__name",)
     date_hierarchy = "starts_at"
@@ -39,6 +78,14 @@ class QbrAdmin(admin.ModelAdmin):
         "contacts",
         "staff",
     ]
+
+    @admin.display(description="Customer time", ordering="starts_at")
+    def local_start(self, obj):
+        return f"{obj.starts_at.astimezone(ZoneInfo(obj.timezone)):%a %d %b %Y %H:%M} ({obj.timezone})"
+
+    @admin.display(description="Pack")
+    def pack(self, obj):
+        return format_html('<a href="{}">Pack</a>', reverse("admin:success_qbr_prep", args=[obj.pk]))
 
     @admin.display(description="Preparation pack")
     def prep_page(self, obj):

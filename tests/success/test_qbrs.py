@@ -362,3 +362,38 @@ def test_admin_cadence_is_editable_and_the_pack_is_printable(client, account, ma
     client.force_login(reader)
     assert "Refresh the pack" not in client.get(f"/admin/success/qbr/{qbr.pk}/prep/").content.decode()
     assert client.post(f"/admin/success/qbr/{qbr.pk}/prep/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_list_is_the_csms_calendar(client, account, customer_factory, contact_factory, make_staff):
+    customer, contact = account
+    other_csm = make_staff("csm", email="other@example.com")
+    other = customer_factory(name="Globex", owner=other_csm, timezone="Europe/Berlin")
+    schedule(customer, contact, at("2030-03-05", 10, NY), at("2030-02-20"))
+    schedule(other, contact_factory(customer=other), at("2030-03-06", 10, BERLIN), at("2030-02-20"))
+    client.force_login(customer.owner)
+    mine = client.get("/admin/success/qbr/").content.decode()
+    assert "Acme" in mine and "Globex" not in mine and "Tue 05 Mar 2030 10:00 (America/New_York)" in mine
+    everyone = client.get("/admin/success/qbr/?owner=all").content.decode()
+    assert "Globex" in everyone and "Wed 06 Mar 2030 10:00 (Europe/Berlin)" in everyone
+
+
+@pytest.mark.django_db
+def test_admin_list_query_count_is_flat(client, account, contact_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customer, contact = account
+    client.force_login(customer.owner)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/admin/success/qbr/?owner=all").status_code == 200
+        return len(queries)
+
+    schedule(customer, contact, at("2030-03-05", 10, NY), at("2030-02-20"))
+    count()
+    small = count()
+    for day in range(6, 16):
+        schedule(customer, contact, at(f"2030-03-{day:02d}", 10, NY), at("2030-02-20"))
+    assert count() == small
