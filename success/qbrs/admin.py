@@ -3,8 +3,8 @@ via the API for now; scheduling from the admin, the CSM's calendar list and the 
 
 from zoneinfo import ZoneInfo
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -129,3 +129,36 @@ class QbrAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.action(description="Propose a QBR for the selected customers", permissions=["propose_qbr"])
+def propose_qbr(modeladmin, request, queryset):
+    proposed, skipped, refused = 0, 0, []
+    for customer in queryset.order_by("pk"):
+        try:
+            qbr = services.qbr_propose_next(customer=customer, actor=request.user)
+        except ValidationError as exc:
+            refused.append(f"{customer.name}: {' '.join(exc.messages)}")
+            continue
+        if qbr is None:
+            skipped += 1
+        else:
+            proposed += 1
+    text = f"{proposed} QBR{'s' if proposed != 1 else ''} proposed about two weeks ahead (schedule them to invite "
+    text += "the attendees)."
+    if skipped:
+        text += f" {skipped} customer{'s' if skipped != 1 else ''} already had an upcoming QBR."
+    modeladmin.message_user(request, text, messages.SUCCESS if proposed or not refused else messages.WARNING)
+    for line in refused:
+        modeladmin.message_user(request, f"Not proposed: {line}", messages.ERROR)
+
+
+def register_customer_actions() -> None:
+    """Adds the QBR action to the customer admin (crm cannot import success: success plugs itself in)."""
+    from crm.models import Customer
+
+    customer_admin = admin.site._registry.get(Customer)
+    if customer_admin is None or propose_qbr in (customer_admin.actions or ()):
+        return
+    customer_admin.actions = [*(customer_admin.actions or ()), propose_qbr]
+    customer_admin.has_propose_qbr_permission = lambda request: request.user.has_perm("success.add_qbr")

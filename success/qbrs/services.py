@@ -232,6 +232,23 @@ def qbr_propose(
     return qbr
 
 
+MANUAL_PROPOSAL_DAYS = 14
+
+
+@transaction.atomic
+def qbr_propose_next(*, customer: Customer, actor=None, now: dt.datetime | None = None) -> Qbr | None:
+    """A CSM asks for a QBR with this customer (admin action on customers): proposed for the owner CSM about two
+    weeks ahead at 10:00 customer time on a weekday. None when the customer already has an upcoming proposed or
+    scheduled QBR (that one is the next QBR). Raises ValidationError like qbr_propose (e.g. a churned customer)."""
+    now = now or timezone.now()
+    customer = _lock_customer(customer)
+    if Qbr.objects.filter(customer=customer, status__in=ACTIVE_STATUSES, starts_at__gte=now).exists():
+        return None
+    today = now.astimezone(ZoneInfo(customer.timezone)).date()
+    slot = selectors.proposal_slot(customer=customer, target=today + dt.timedelta(days=MANUAL_PROPOSAL_DAYS), now=now)
+    return qbr_propose(customer=customer, starts_at=slot, actor=actor, now=now)
+
+
 @transaction.atomic
 def qbr_schedule(
     *,

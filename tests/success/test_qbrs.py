@@ -451,3 +451,23 @@ def test_two_planners_at_once_propose_one_qbr(account):
         thread.join(timeout=20)
     assert not errors and sorted(results) == [0, 1]
     assert Qbr.objects.filter(customer=customer).count() == 1
+
+
+@pytest.mark.django_db
+def test_admin_action_proposes_a_qbr_for_customers(client, account, customer_factory, make_staff):
+    customer, _contact = account
+    churned = customer_factory(name="Gone Inc", lifecycle_stage="churned", owner=customer.owner)
+    client.force_login(make_staff("csm"))
+    page = client.post(
+        "/admin/crm/customer/",
+        {"action": "propose_qbr", "_selected_action": [customer.pk, churned.pk]},
+        follow=True,
+    )
+    text = page.content.decode()
+    assert "1 QBR proposed" in text and "Not proposed: Gone Inc: The customer has churned." in text
+    [qbr] = Qbr.objects.all()
+    assert (qbr.customer, qbr.status, qbr.origin, qbr.owner) == (customer, "proposed", "manual", customer.owner)
+    client.post("/admin/crm/customer/", {"action": "propose_qbr", "_selected_action": [customer.pk]})
+    assert Qbr.objects.count() == 1  # it already has an upcoming one
+    client.force_login(make_staff("read_only"))
+    assert "propose_qbr" not in client.get("/admin/crm/customer/").content.decode()
