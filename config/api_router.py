@@ -41,6 +41,12 @@ from success.api.playbooks import register_routes as register_playbook_routes  #
 register_playbook_routes(router)
 # --- end playbooks ---
 
+# --- qbrs (success/api/qbrs.py: QBRs, schedule / reschedule / cancel / hold, preparation pack) ---
+from success.api.qbrs import register_routes as register_qbr_routes  # noqa: E402
+
+register_qbr_routes(router)
+# --- end qbrs ---
+
 # --- tickets (tickets/api/urls.py: tickets, messages, status changes, SLA, metrics, calendars, SLA policies,
 # inbound email) ---
 from tickets.api.urls import register_routes as register_ticket_routes  # noqa: E402

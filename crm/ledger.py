@@ -7,6 +7,9 @@
     contact_unsubscribe / contact_mark_bounced / contact_mark_complained
 
 Ticket replies to the contact's own request are always allowed unless the address bounced (or complained).
+QBR invites (and their updates and cancellations) are not marketing: they go to a contact a CSM named as an
+attendee of a meeting arranged with them, so unsubscribing from surveys and outreach does not stop them; a bounce
+or a complaint does (see README "QBR invites and unsubscribes").
 Surveys: at most one per LEDGER_SURVEY_MIN_DAYS across every survey and trigger, and per kind
 LEDGER_SURVEY_MIN_DAYS_BY_KIND (e.g. NPS at most every 90 days). Outreach and QBR invites have their own spacing.
 A survey's own reminder and thank-you (subkinds in SURVEY_CONVERSATION) continue one survey's conversation: stopped
@@ -24,7 +27,7 @@ from crm.models import Contact, LedgerEntry
 from crm.timeline import timeline_record
 
 Kind = LedgerEntry.Kind
-MARKETING_KINDS = {Kind.SURVEY, Kind.OUTREACH, Kind.QBR_INVITE, Kind.PLAYBOOK}
+MARKETING_KINDS = {Kind.SURVEY, Kind.OUTREACH, Kind.PLAYBOOK}  # not QBR_INVITE: a meeting the contact is invited to
 SURVEY_CONVERSATION = ("reminder", "thanks")  # subkinds of Kind.SURVEY: part of a survey already sent
 
 

@@ -207,6 +207,11 @@ class OutboundEmail(models.Model):
     text_body = models.TextField()
     html_body = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
+    calendar = models.TextField(
+        blank=True,
+        help_text="An iCalendar object (e.g. a meeting invite). Sent as a text/calendar alternative part with "
+        "the object's METHOD, and as an invite.ics attachment.",
+    )
     message_id = models.CharField(max_length=300, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -111,6 +111,7 @@ def email_queue(
     headers: dict[str, str] | None = None,
     from_email: str | None = None,
     message_id: str | None = None,
+    calendar: str = "",
 ) -> OutboundEmail:
     """Store the email and queue its sending on commit.
 
@@ -133,6 +134,7 @@ def email_queue(
         headers=headers,
         from_email=from_email,
         message_id=message_id,
+        calendar=calendar,
     )
     # Uniqueness is the database's job (below); the rest is checked here so bad input changes nothing.
     email.full_clean(validate_unique=False, validate_constraints=False)
@@ -162,6 +164,7 @@ def _email_row(
     headers: dict[str, str] | None = None,
     from_email: str | None = None,
     message_id: str | None = None,
+    calendar: str = "",
 ) -> OutboundEmail:
     if contact is not None and customer is None:
         customer = contact.customer
@@ -177,6 +180,7 @@ def _email_row(
         html_body=html_body,
         headers=_clean_headers(headers),
         message_id=message_id or new_message_id(),
+        calendar=calendar or "",
         next_attempt_at=timezone.now(),
     )
 
@@ -297,8 +301,23 @@ def _build_message(email: OutboundEmail, connection) -> EmailMultiAlternatives:
     )
     if html:
         message.attach_alternative(html, "text/html")
+    if email.calendar:
+        _attach_calendar(message, email.calendar)
     message.message()  # build the MIME message now: a bad header fails here, before any SMTP
     return message
+
+
+_METHOD = re.compile(r"^METHOD:([A-Z-]+)\r?$", re.MULTILINE)
+
+
+def _attach_calendar(message: EmailMultiAlternatives, calendar: str) -> None:
+    """A meeting invite the way calendar clients read it (RFC 6047): a text/calendar part with the object's
+    METHOD beside the text in multipart/alternative (Outlook, Gmail, Apple Mail show Accept/Decline from it),
+    and the same object as an invite.ics attachment for clients that only look at attachments."""
+    found = _METHOD.search(calendar)
+    method = found.group(1) if found else "PUBLISH"
+    message.attach_alternative(calendar, f"text/calendar; method={method}")
+    message.attach("invite.ics", calendar.encode(), "application/ics")
 
 
 def _deliver(email: OutboundEmail) -> None:

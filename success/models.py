@@ -5,5 +5,6 @@ the floor below it. Capabilities add `from success.<capability>.models import *`
 """
 from success.health.models import *  # noqa: F403 (health scores)
 from success.playbooks.models import *  # noqa: F403 (onboarding playbooks)
+from success.qbrs.models import *  # noqa: F403 (QBRs)
 from success.revenue.models import *  # noqa: F403 (ARR movements)
 from success.usage.models import *  # noqa: F403 (product usage)

@@ -12,7 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, Customer, Task
 from success.health.definitions import ensure_default_model
-from success.models import ArrMovement, PlaybookRun, PlaybookTemplate
+from success.models import ArrMovement, PlaybookRun, PlaybookTemplate, Qbr
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
@@ -52,6 +52,7 @@ def ids() -> dict[str, str]:
         "playbooks": str(PlaybookTemplate.objects.order_by("pk").values_list("pk", flat=True).first()),
         "playbook-runs": str(run.pk if run else 0),
         "run_step": str(run.steps.order_by("position").values_list("pk", flat=True).first() if run else 0),
+        "qbrs": str(Qbr.objects.order_by("pk").values_list("pk", flat=True).first() or 1),  # none in the demo yet
         "users": str(get_user_model().objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)[0]),
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),
         "calendar_name": BusinessCalendar.objects.order_by("pk").values_list("name", flat=True).first(),

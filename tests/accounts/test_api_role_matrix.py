@@ -34,6 +34,12 @@ WRITES = {
     ("/api/v1/arr-movements/", "post"): ADMIN_CSM,  # revenue: ARR changes are commercial (like arr on customers)
     ("/api/v1/customers/{customer_id}/health/overrides/", "post"): ADMIN_CSM,  # health: CSMs override scores
     ("/api/v1/customers/{customer_id}/health/overrides/{id}/end/", "post"): ADMIN_CSM,
+    ("/api/v1/qbrs/", "post"): ADMIN_CSM,  # QBRs: the CSM's meetings with the customer (invites go out)
+    ("/api/v1/qbrs/{id}/schedule/", "post"): ADMIN_CSM,
+    ("/api/v1/qbrs/{id}/reschedule/", "post"): ADMIN_CSM,
+    ("/api/v1/qbrs/{id}/cancel/", "post"): ADMIN_CSM,
+    ("/api/v1/qbrs/{id}/hold/", "post"): ADMIN_CSM,
+    ("/api/v1/qbrs/{id}/prep/", "post"): ADMIN_CSM,
     ("/api/v1/tickets/", "post"): STAFF_WRITERS,
     ("/api/v1/tickets/{id}/", "patch"): STAFF_WRITERS,
     ("/api/v1/tickets/{id}/merge/", "post"): STAFF_WRITERS,

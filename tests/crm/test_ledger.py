@@ -141,7 +141,8 @@ def test_unsubscribed_stops_marketing_not_ticket_replies(surveys, contact_factor
     contact_unsubscribe(contact=contact)
     assert ledger_check(contact=contact, kind="survey", subkind="csat") == "unsubscribed"
     assert ledger_check(contact=contact, kind="outreach") == "unsubscribed"
-    assert ledger_check(contact=contact, kind="qbr_invite") == "unsubscribed"
+    # A QBR invite is a meeting the contact is invited to, not marketing (README "QBR invites and unsubscribes").
+    assert ledger_check(contact=contact, kind="qbr_invite") is None
     assert ledger_check(contact=contact, kind="ticket_reply") is None
     # Ticket replies never count towards survey fatigue, and are never throttled.
     for n in range(3):

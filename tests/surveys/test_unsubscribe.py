@@ -98,9 +98,9 @@ def test_rfc8058_one_click_post_unsubscribes_at_once(contact_factory, encoding):
     entry = LedgerEntry.objects.filter(contact=contact).latest("created_at")
     assert (entry.outcome, entry.reason) == ("suppressed", "unsubscribed")
     assert OutboundEmail.objects.filter(contact=contact).count() == 1
-    # Outreach and QBR invites stop too; replies to the contact's own tickets still go.
+    # Outreach stops too; replies to the contact's own tickets and invites to a meeting (a QBR) still go.
     assert ledger_check(contact=contact, kind="outreach") == "unsubscribed"
-    assert ledger_check(contact=contact, kind="qbr_invite") == "unsubscribed"
+    assert ledger_check(contact=contact, kind="qbr_invite") is None
     assert ledger_check(contact=contact, kind="ticket_reply") is None
 
 

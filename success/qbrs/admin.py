@@ -1,0 +1,164 @@
+"""Admin of QBRs: the cadence per tier (editable in the list), and QBRs to look at (writes go through the services
+via the API for now; scheduling from the admin, the CSM's calendar list and the printable pack come next)."""
+
+from zoneinfo import ZoneInfo
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from success.qbrs import selectors, services
+from success.qbrs.models import Qbr, QbrCadence
+
+
+@admin.register(QbrCadence)
+class QbrCadenceAdmin(admin.ModelAdmin):
+    list_display = ("tier", "every_months", "updated_at")
+    list_editable = ("every_months",)
+    readonly_fields = ("updated_at",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a tier without a row falls back to the built-in default; set "every" empty for none
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    """A CSM's QBR calendar: their own QBRs by default."""
+
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        return [("mine", "Mine"), ("all", "Everyone's")]
+
+    def choices(self, changelist):
+        value = self.value() or "mine"
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if (self.value() or "mine") == "mine":
+            return queryset.filter(owner=request.user)
+        return queryset
+
+
+class WhenFilter(admin.SimpleListFilter):
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("upcoming", "Upcoming"), ("past", "Past")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "upcoming":
+            return queryset.filter(starts_at__gte=timezone.now())
+        if self.value() == "past":
+            return queryset.filter(starts_at__lt=timezone.now())
+        return queryset
+
+
+@admin.register(Qbr)
+class QbrAdmin(admin.ModelAdmin):
+    list_display = ("customer", "local_start", "duration_minutes", "status", "owner", "origin", "pack")
+    list_filter = (OwnerFilter, WhenFilter, "status", "origin")
+    list_select_related = ("customer", "owner")
+    search_fields = ("customer__name",)
+    date_hierarchy = "starts_at"
+    raw_id_fields = ("customer", "owner", "contacts", "staff")
+    readonly_fields = [
+        "prep_page",
+        *[f.name for f in Qbr._meta.concrete_fields if f.name != "prep"],
+        "contacts",
+        "staff",
+    ]
+
+    @admin.display(description="Customer time", ordering="starts_at")
+    def local_start(self, obj):
+        return f"{obj.starts_at.astimezone(ZoneInfo(obj.timezone)):%a %d %b %Y %H:%M} ({obj.timezone})"
+
+    @admin.display(description="Pack")
+    def pack(self, obj):
+        return format_html('<a href="{}">Pack</a>', reverse("admin:success_qbr_prep", args=[obj.pk]))
+
+    @admin.display(description="Preparation pack")
+    def prep_page(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html('<a href="{}">Open the printable pack</a>', reverse("admin:success_qbr_prep", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/prep/", self.admin_site.admin_view(self.prep_view), name="success_qbr_prep"),
+            *super().get_urls(),
+        ]
+
+    def prep_view(self, request, object_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        qbr = get_object_or_404(Qbr.objects.select_related("customer", "owner"), pk=object_id)
+        can_refresh = request.user.has_perm("success.change_qbr")
+        if request.method == "POST":
+            if not can_refresh:
+                raise PermissionDenied
+            services.qbr_prep_refresh(qbr=qbr)
+            self.message_user(request, "The preparation pack was refreshed.")
+            return redirect("admin:success_qbr_prep", object_id=qbr.pk)
+        pack = qbr.prep if qbr.prep_generated_at else selectors.qbr_prep(qbr=qbr, now=timezone.now())
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preparation pack: QBR with {qbr.customer.name}",
+            "qbr": qbr,
+            "pack": pack,
+            "surveys": sorted((pack.get("surveys") or {}).items()),
+            "generated_at": qbr.prep_generated_at,
+            "local_start": f"{qbr.starts_at.astimezone(ZoneInfo(qbr.timezone)):%a %d %b %Y, %H:%M}",
+            "can_refresh": can_refresh,
+        }
+        return TemplateResponse(request, "admin/success/qbr/prep.html", context)
+
+    def has_add_permission(self, request):
+        return False  # scheduling sends invites: through the services (API), never a bare save
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description="Propose a QBR for the selected customers", permissions=["propose_qbr"])
+def propose_qbr(modeladmin, request, queryset):
+    proposed, skipped, refused = 0, 0, []
+    for customer in queryset.order_by("pk"):
+        try:
+            qbr = services.qbr_propose_next(customer=customer, actor=request.user)
+        except ValidationError as exc:
+            refused.append(f"{customer.name}: {' '.join(exc.messages)}")
+            continue
+        if qbr is None:
+            skipped += 1
+        else:
+            proposed += 1
+    text = f"{proposed} QBR{'s' if proposed != 1 else ''} proposed about two weeks ahead (schedule them to invite "
+    text += "the attendees)."
+    if skipped:
+        text += f" {skipped} customer{'s' if skipped != 1 else ''} already had an upcoming QBR."
+    modeladmin.message_user(request, text, messages.SUCCESS if proposed or not refused else messages.WARNING)
+    for line in refused:
+        modeladmin.message_user(request, f"Not proposed: {line}", messages.ERROR)
+
+
+def register_customer_actions() -> None:
+    """Adds the QBR action to the customer admin (crm cannot import success: success plugs itself in)."""
+    from crm.models import Customer
+
+    customer_admin = admin.site._registry.get(Customer)
+    if customer_admin is None or propose_qbr in (customer_admin.actions or ()):
+        return
+    customer_admin.actions = [*(customer_admin.actions or ()), propose_qbr]
+    customer_admin.has_propose_qbr_permission = lambda request: request.user.has_perm("success.add_qbr")
