@@ -14,16 +14,14 @@ measures the same whatever the day.
 
 Timed: the full recompute at that instant, today's scores of the previous run deleted first (the nightly run
 makes new rows; yesterday's current health stays).
->>> SWITCH (BENCH_HEALTH_ENGINE): "auto" (default) times `success.health.services.health_recompute(at=...)` when
-helper "engine"'s module exists, else the bench's own stand-in: chunks of 2,000 customers, `gather_measures` +
-`score_customer` + one bulk upsert of HealthScore rows per chunk. "engine" forces the former, "local" the latter.
+Timed: `success.health.services.health_recompute(at=...)`, the nightly path run in this process (chunks of
+2,000 customers: gather_measures, score_customer, one upsert of the day's scores per chunk, current health).
 
 Printed: customers, seconds, statements, customers/s, and the ratio to the baseline: ONE raw SQL statement that
 aggregates the same tickets, SLA targets, survey answers and usage per customer (fetched to Python). Exit status
 1 over BENCH_HEALTH_TARGET seconds (60) or when a customer with data got no score.
 """
 
-import json
 import os
 import statistics
 import sys
@@ -40,7 +38,6 @@ from bench_customers import pg_connect, setup_django
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
 TARGET = float(os.environ.get("BENCH_HEALTH_TARGET", "60"))
-ENGINE = os.environ.get("BENCH_HEALTH_ENGINE", "auto")  # >>> SWITCH: auto | engine | local
 CHUNK = 2000
 PREFIX = "health-bench-"
 ANCHOR = datetime(2026, 11, 30, tzinfo=UTC)
@@ -182,23 +179,6 @@ LEFT JOIN (
 """
 
 
-# The stand-in's upsert: one statement per chunk, the rows as one JSON parameter (Django's bulk_create quotes each
-# component list into a PostgreSQL array literal in Python: about 3x slower than the whole recompute otherwise).
-UPSERT_SQL = """
-INSERT INTO success_healthscore (customer_id, day, score, band, computed_score, model_version_id, components,
-                                 override, computed_at)
-SELECT r.customer_id, r.day, r.score, r.band, r.computed_score, r.model_version_id, r.components, r.override,
-       r.computed_at
-FROM jsonb_to_recordset(%s::jsonb) AS r(customer_id bigint, day date, score numeric, band text,
-                                        computed_score numeric, model_version_id bigint, components jsonb,
-                                        override jsonb, computed_at timestamptz)
-ON CONFLICT (customer_id, day) DO UPDATE SET
-    score = EXCLUDED.score, band = EXCLUDED.band, computed_score = EXCLUDED.computed_score,
-    model_version_id = EXCLUDED.model_version_id, components = EXCLUDED.components, override = EXCLUDED.override,
-    computed_at = EXCLUDED.computed_at
-"""
-
-
 def seed() -> None:
     """Create the bench customers missing (and their data), once."""
     from django.core.management import call_command
@@ -231,86 +211,6 @@ def seed() -> None:
         )
 
 
-def recompute_local(at: datetime) -> dict:
-    """The stand-in for health_recompute until it lands: per chunk of 2,000 customers (by id), their stage and
-    active overrides, gather_measures, score_customer with the version of their stage, one bulk upsert."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from crm.models import Customer
-    from success.health.definitions import version_for_stage, versions_by_stage
-    from success.health.inputs import gather_measures
-    from success.health.models import HealthOverride
-    from success.health.scoring import key_event_names, score_customer
-
-    day = at.date()
-    versions = versions_by_stage()
-    names = {
-        name
-        for version in versions.values()
-        for component in version.definition["components"]
-        for name in key_event_names(component)
-    }
-    ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True))
-    times = {"gather": 0.0, "score": 0.0, "upsert": 0.0}
-    scored = 0
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        started = time.perf_counter()
-        stages = dict(Customer.objects.filter(pk__in=chunk).values_list("pk", "lifecycle_stage"))
-        overrides: dict[int, dict] = {}
-        for o in HealthOverride.objects.filter(customer_id__in=chunk, ended_at__isnull=True, expires_on__gte=day):
-            overrides.setdefault(o.customer_id, {})[o.component] = {
-                "score": o.score,
-                "reason": o.reason,
-                "expires_on": o.expires_on.isoformat(),
-            }
-        measures = gather_measures(at=at, customer_ids=chunk, key_event_names=names)
-        times["gather"] += time.perf_counter() - started
-        started = time.perf_counter()
-        now = timezone.now().isoformat()
-        rows = []
-        for customer_id in chunk:
-            version = version_for_stage(versions, stages.get(customer_id, ""))
-            result = score_customer(
-                version.definition, measures[customer_id], at_day=day, overrides=overrides.get(customer_id)
-            )
-            if result is None:
-                continue
-            rows.append(
-                {
-                    "customer_id": customer_id,
-                    "day": day.isoformat(),
-                    "score": str(result["score"]),
-                    "band": result["band"],
-                    "computed_score": str(result["computed_score"]),
-                    "model_version_id": version.pk,
-                    "components": result["components"],
-                    "override": result["override"],
-                    "computed_at": now,
-                }
-            )
-        times["score"] += time.perf_counter() - started
-        started = time.perf_counter()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(UPSERT_SQL, [json.dumps(rows, default=str)])
-        times["upsert"] += time.perf_counter() - started
-        scored += len(rows)
-    return {"customers": len(ids), "scored": scored, "times": times}
-
-
-def engine_recompute():
-    if ENGINE == "local":
-        return None
-    try:
-        from success.health.services import health_recompute
-    except ImportError:
-        if ENGINE == "engine":
-            sys.exit("BENCH_HEALTH_ENGINE=engine but success.health.services.health_recompute does not exist yet")
-        return None
-    return health_recompute
-
-
 def baseline(at: datetime) -> float:
     samples = []
     with pg_connect() as conn:
@@ -330,16 +230,16 @@ def main() -> int:
     from crm.models import Customer
     from success.health.definitions import ensure_default_model
     from success.health.models import HealthScore
+    from success.health.services import health_recompute
 
     seed()
     ensure_default_model()
     HealthScore.objects.filter(day=AT.date()).delete()
-    recompute = engine_recompute()
-    path = "health_recompute()" if recompute else "bench stand-in (gather_measures + score_customer + upsert)"
+    path = "health_recompute()"
     print(f"Recompute at {AT.isoformat()} through {path}...")
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
-        outcome = recompute(at=AT) if recompute else recompute_local(AT)
+        outcome = health_recompute(at=AT)
         seconds = time.perf_counter() - started
     statements = len(queries.captured_queries)
     customers = Customer.objects.count()
@@ -350,10 +250,7 @@ def main() -> int:
     rate, ratio = customers / seconds, seconds / base
     print(f"{customers:>10,}{scored:>10,}{seconds:>10.1f}{statements:>12,}{rate:>13,.0f}{ratio:>11.1f}")
     print(f"baseline: one raw SQL aggregate of tickets, SLA targets, answers and usage per customer: {base:.2f} s")
-    if not recompute:
-        print("stand-in split: " + ", ".join(f"{k} {v:.1f} s" for k, v in outcome["times"].items()))
-    else:
-        print(f"health_recompute returned: {outcome}")
+    print(f"health_recompute returned: {outcome}")
     failures = []
     if seconds > TARGET:
         failures.append(f"{seconds:.1f} s is over the target of {TARGET:.0f} s")
