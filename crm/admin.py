@@ -28,6 +28,7 @@ from crm.admin_extensions import (  # noqa: F401  (register_* re-exported: other
     register_customer_column,
     register_customer_list_filter,
     register_customer_panel,
+    register_home_panel,
     render_customer_panels,
 )
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused

@@ -1,5 +1,6 @@
-"""What other apps add to the customer admin without crm importing them: panels on the customer page, columns
-and list filters on the customer list (re-exported by crm.admin, where apps import them from)."""
+"""What other apps add to the admin without crm importing them: panels on the admin's home page and on the
+customer page, columns and list filters on the customer list (re-exported by crm.admin, where apps import them
+from)."""
 
 from collections.abc import Callable
 
@@ -62,3 +63,29 @@ def register_customer_list_filter(list_filter):
 
 
 # --- end columns ----------------------------------------------------------------------------------
+
+# --- Panels other apps add to the admin's home page -------------------------------------------------
+# The home page (templates/admin/index.html) shows these above the list of models, in registration order:
+#     @register_home_panel
+#     def my_panel(request) -> tuple[str, str] | None:   # (title, safe HTML), or None to show nothing to this user
+# A panel runs a fixed number of queries whatever the size of the data it summarises.
+HOME_PANELS: list[Callable] = []
+
+
+def register_home_panel(panel: Callable) -> Callable:
+    if panel not in HOME_PANELS:
+        HOME_PANELS.append(panel)
+    return panel
+
+
+def render_home_panels(request) -> str:
+    parts = []
+    for panel in HOME_PANELS:
+        shown = panel(request)
+        if shown:
+            title, html = shown
+            parts.append(format_html('<div class="module crm-home-panel"><h2>{}</h2>{}</div>', title, html))
+    return mark_safe("".join(parts))  # noqa: S308  (each part was built by format_html)
+
+
+# --- end home panels --------------------------------------------------------------------------------
