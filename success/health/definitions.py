@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from success.health.catalogue import DEFAULT_MODEL
 from success.health.models import HealthComponent, HealthModel, HealthModelVersion
 from success.health.scoring import validate_definition
+from success.versioning import new_version_if_changed
 
 COMPONENT_FIELDS = ("name", "input", "weight", "method", "worst", "best", "thresholds", "key_events")
 
@@ -71,16 +72,7 @@ def health_model_version(*, model: HealthModel, actor=None) -> tuple[HealthModel
     HealthModel.objects.select_for_update().filter(pk=model.pk).first()  # one version number at a time
     definition = definition_of(model)
     check_definition(definition)
-    latest = latest_version(model)
-    if latest is not None and latest.definition == definition:
-        return latest, False
-    version = HealthModelVersion.objects.create(
-        model=model,
-        number=(latest.number + 1) if latest else 1,
-        definition=definition,
-        created_by=actor if getattr(actor, "pk", None) else None,
-    )
-    return version, True
+    return new_version_if_changed(versions=model.versions, definition=definition, actor=actor)
 
 
 @transaction.atomic

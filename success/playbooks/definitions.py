@@ -22,6 +22,7 @@ from success.playbooks.models import (
     PlaybookVersion,
     StepKind,
 )
+from success.versioning import new_version_if_changed
 from surveys.models import Survey
 
 STEP_FIELDS = (
@@ -188,16 +189,7 @@ def playbook_version(*, template: PlaybookTemplate, actor=None) -> tuple[Playboo
     PlaybookTemplate.objects.select_for_update().filter(pk=template.pk).first()  # one number at a time
     definition = definition_of(template)
     check_definition(definition)
-    latest = latest_version(template)
-    if latest is not None and latest.definition == definition:
-        return latest, False
-    version = PlaybookVersion.objects.create(
-        template=template,
-        number=(latest.number + 1) if latest else 1,
-        definition=definition,
-        created_by=actor if getattr(actor, "pk", None) else None,
-    )
-    return version, True
+    return new_version_if_changed(versions=template.versions, definition=definition, actor=actor)
 
 
 @transaction.atomic
