@@ -197,6 +197,14 @@ class QbrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
         qbr = services.qbr_schedule(actor=request.user, **serializer.validated_data)
         return self._render(qbr.pk, status.HTTP_201_CREATED, location_header(request, "qbr-detail", qbr.pk))
 
+    def _apply(self, request, pk, input_serializer, service):
+        """Validate the input, run the service on the QBR, answer the QBR as it now is."""
+        qbr = self._qbr(pk)
+        serializer = input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        service(qbr=qbr, actor=request.user, **serializer.validated_data)
+        return self._render(qbr.pk)
+
     @extend_schema(
         summary="Schedule a proposed QBR (invites every attendee)",
         request=QbrScheduleInputSerializer,
@@ -204,11 +212,7 @@ class QbrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     )
     @action(detail=True, methods=["post"], url_path="schedule")
     def schedule(self, request, pk=None):
-        qbr = self._qbr(pk)
-        serializer = QbrScheduleInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.qbr_schedule(qbr=qbr, actor=request.user, **serializer.validated_data)
-        return self._render(qbr.pk)
+        return self._apply(request, pk, QbrScheduleInputSerializer, services.qbr_schedule)
 
     @extend_schema(
         summary="Move a QBR or change its attendees (sends an update)",
@@ -219,11 +223,7 @@ class QbrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     )
     @action(detail=True, methods=["post"], url_path="reschedule")
     def reschedule(self, request, pk=None):
-        qbr = self._qbr(pk)
-        serializer = QbrRescheduleInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.qbr_reschedule(qbr=qbr, actor=request.user, **serializer.validated_data)
-        return self._render(qbr.pk)
+        return self._apply(request, pk, QbrRescheduleInputSerializer, services.qbr_reschedule)
 
     @extend_schema(
         summary="Cancel a QBR (sends METHOD:CANCEL to its attendees)",
@@ -232,11 +232,7 @@ class QbrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     )
     @action(detail=True, methods=["post"], url_path="cancel")
     def cancel(self, request, pk=None):
-        qbr = self._qbr(pk)
-        serializer = QbrCancelInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.qbr_cancel(qbr=qbr, actor=request.user, **serializer.validated_data)
-        return self._render(qbr.pk)
+        return self._apply(request, pk, QbrCancelInputSerializer, services.qbr_cancel)
 
     @extend_schema(
         summary="Record a QBR as held (notes, outcomes, action items become tasks)",
@@ -245,11 +241,7 @@ class QbrViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     )
     @action(detail=True, methods=["post"], url_path="hold")
     def hold(self, request, pk=None):
-        qbr = self._qbr(pk)
-        serializer = QbrHoldInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.qbr_hold(qbr=qbr, actor=request.user, **serializer.validated_data)
-        return self._render(qbr.pk)
+        return self._apply(request, pk, QbrHoldInputSerializer, services.qbr_hold)
 
     @extend_schema(
         summary="The QBR's preparation pack",

@@ -26,6 +26,24 @@ from success.playbooks.selectors import run_list, run_progress
 from success.playbooks.services import playbook_start, run_cancel, run_step_complete, run_step_skip
 
 MAX_BULK = 200
+
+
+def _apply_each(model_admin, request, items, apply, *, label, done_message, refused_prefix="Not changed"):
+    """Apply a service to each of (at most MAX_BULK) items; one success message with the count, one warning
+    listing the refusals (a ValidationError per item, by its label)."""
+    done, refused = 0, []
+    for item in items[:MAX_BULK]:
+        try:
+            apply(item)
+        except ValidationError as exc:
+            refused.append(f"{label(item)}: {' '.join(exc.messages)}")
+        else:
+            done += 1
+    model_admin.message_user(request, done_message(done), messages.SUCCESS)
+    if refused:
+        model_admin.message_user(request, f"{refused_prefix}: " + "; ".join(refused[:20]), messages.WARNING)
+
+
 _STEP_KEY = re.compile(r"^steps\[(\d+)\]\.(\w+)$")
 
 
@@ -217,17 +235,14 @@ class PlaybookRunAdmin(admin.ModelAdmin):
         form = SkipForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             reason = form.cleaned_data["reason"]
-            done, refused = 0, []
-            for run in queryset.order_by("pk")[:MAX_BULK]:
-                try:
-                    run_cancel(run=run, reason=reason, actor=request.user)
-                except ValidationError as exc:
-                    refused.append(f"{run}: {' '.join(exc.messages)}")
-                else:
-                    done += 1
-            self.message_user(request, f"{done} run(s) cancelled.", messages.SUCCESS)
-            if refused:
-                self.message_user(request, "Not changed: " + "; ".join(refused[:20]), messages.WARNING)
+            _apply_each(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda run: run_cancel(run=run, reason=reason, actor=request.user),
+                label=str,
+                done_message=lambda done: f"{done} run(s) cancelled.",
+            )
             return None
         return _action_page(self, request, queryset, form, title="Cancel playbook runs", submit="Cancel runs")
 
@@ -283,17 +298,14 @@ class RunStepAdmin(admin.ModelAdmin):
         return response
 
     def _each(self, request, queryset, apply, done_label):
-        done, refused = 0, []
-        for step in queryset.order_by("pk")[:MAX_BULK]:
-            try:
-                apply(step)
-            except ValidationError as exc:
-                refused.append(f"{step.title}: {' '.join(exc.messages)}")
-            else:
-                done += 1
-        self.message_user(request, f"{done} step(s) {done_label}.", messages.SUCCESS)
-        if refused:
-            self.message_user(request, "Not changed: " + "; ".join(refused[:20]), messages.WARNING)
+        _apply_each(
+            self,
+            request,
+            queryset.order_by("pk"),
+            apply,
+            label=lambda step: step.title,
+            done_message=lambda done: f"{done} step(s) {done_label}.",
+        )
 
     @admin.action(description="Mark done", permissions=["change"])
     def complete(self, request, queryset):
@@ -344,17 +356,15 @@ def start_playbook(model_admin, request, queryset):
     if not (form.is_bound and form.is_valid()):
         return _action_page(model_admin, request, queryset, form, title="Start a playbook", submit="Start")
     template = form.cleaned_data["playbook"]
-    started, refused = 0, []
-    for customer in queryset.order_by("pk")[:MAX_BULK]:
-        try:
-            playbook_start(template=template, customer=customer, actor=request.user)
-        except ValidationError as exc:
-            refused.append(f"{customer.name}: {' '.join(exc.messages)}")
-        else:
-            started += 1
-    model_admin.message_user(request, f"{template.name} started for {started} customer(s).", messages.SUCCESS)
-    if refused:
-        model_admin.message_user(request, "Not started: " + "; ".join(refused[:20]), messages.WARNING)
+    _apply_each(
+        model_admin,
+        request,
+        queryset.order_by("pk"),
+        lambda customer: playbook_start(template=template, customer=customer, actor=request.user),
+        label=lambda customer: customer.name,
+        done_message=lambda done: f"{template.name} started for {done} customer(s).",
+        refused_prefix="Not started",
+    )
     return None
 
 
