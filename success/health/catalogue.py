@@ -68,7 +68,13 @@ GROUPS = {
     "Renewal risk": ["days_to_renewal"],
 }
 
-# The model the product ships with (data migration and `health_default_model()`); weights add up to 100.
+# The model the product ships with (`success.health.definitions.ensure_default_model`; migration 0009 upgrades an
+# untouched copy of the first one); weights add up to 100. Why these weights: what tells a churn coming is the
+# customer's own behaviour and voice, so product usage (trend 25 + active days 5) and sentiment (NPS 20, CSAT 10,
+# CES 5) carry 60; the CSM relationship (engagement 10) and an approaching renewal (10) carry 20. Support load
+# (open, urgent, SLA breaches: 5 each) carries only 15: most customers have no open ticket, so "no tickets" says
+# little, and a busy support queue is as often a sign of an engaged customer as of an unhappy one.
+# A detractor's NPS scores 0 (not 10) and the usage trend reaches 0 at -40 %.
 DEFAULT_MODEL = {
     "name": "Default health model",
     "lifecycle_stage": "",
@@ -77,45 +83,45 @@ DEFAULT_MODEL = {
         {
             "name": "Open tickets",
             "input": "open_tickets",
-            "weight": "10",
+            "weight": "5",
             "method": "thresholds",
             "thresholds": [[0, 100], [2, 80], [5, 50], [None, 20]],
         },
         {
             "name": "Urgent open tickets",
             "input": "urgent_open_tickets",
-            "weight": "10",
+            "weight": "5",
             "method": "thresholds",
             "thresholds": [[0, 100], [1, 50], [None, 0]],
         },
         {
             "name": "SLA breaches (90 days)",
             "input": "sla_breaches_90d",
-            "weight": "10",
+            "weight": "5",
             "method": "thresholds",
             "thresholds": [[0, 100], [2, 60], [None, 20]],
         },
         {
             "name": "Latest NPS",
             "input": "nps_latest",
-            "weight": "15",
+            "weight": "20",
             "method": "thresholds",
-            "thresholds": [[6, 10], [8, 70], [None, 100]],
+            "thresholds": [[6, 0], [8, 60], [None, 100]],
         },
         {"name": "CSAT (90 days)", "input": "csat_90d", "weight": "10", "method": "linear", "worst": "1", "best": "5"},
         {"name": "CES (90 days)", "input": "ces_90d", "weight": "5", "method": "linear", "worst": "1", "best": "7"},
         {
             "name": "Usage trend",
             "input": "usage_change",
-            "weight": "15",
+            "weight": "25",
             "method": "linear",
-            "worst": "-50",
+            "worst": "-40",
             "best": "0",
         },
         {
             "name": "Active days (30 days)",
             "input": "days_active_30d",
-            "weight": "10",
+            "weight": "5",
             "method": "linear",
             "worst": "0",
             "best": "20",
@@ -131,7 +137,7 @@ DEFAULT_MODEL = {
         {
             "name": "Renewal proximity",
             "input": "days_to_renewal",
-            "weight": "5",
+            "weight": "10",
             "method": "thresholds",
             "thresholds": [[30, 40], [90, 70], [None, 100]],
         },

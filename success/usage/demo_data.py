@@ -2,7 +2,7 @@
 
 - adopting and mature accounts: steady usage (fewer users at weekends), a few of them slowly slipping;
 - onboarding accounts: ramping up from their contract start;
-- at-risk accounts: usage declining over the last three months;
+- at-risk accounts: usage declining over the last three months, with more and more days without any;
 - churned accounts: usage fading in the months before their (missed) renewal, then nothing; except the ones
   that left for a reason usage cannot show (the business closed, the champion left: read from their churn
   movement, seeded before), whose usage stays steady up to the churn: the surprises a health model misses.
@@ -59,7 +59,11 @@ def _level(stage: str, days_ago: int, customer, rng: random.Random, slipping: bo
         since = (timezone.now().date() - dt.timedelta(days=days_ago) - started).days
         return 0.0 if since < 0 else min(0.7, 0.15 + since / 60)
     if stage == LifecycleStage.AT_RISK:
-        return 0.65 if days_ago > 90 else 0.2 + 0.45 * days_ago / 90  # falling over the last 90 days
+        if days_ago > 90:
+            return 0.65
+        # Falling over the last 90 days: fewer users, and more and more days when nobody logs in at all (up to
+        # one weekday in two by today), as when a team quietly moves back to its spreadsheets.
+        return 0.0 if rng.random() < 0.5 * (1 - days_ago / 90) else 0.2 + 0.45 * days_ago / 90
     if stage == LifecycleStage.CHURNED:
         renewal = customer.renewal_date or timezone.now().date()
         days_to_end = (renewal - (timezone.now().date() - dt.timedelta(days=days_ago))).days

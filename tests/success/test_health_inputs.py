@@ -298,18 +298,19 @@ def test_default_model_scores_the_gathered_measures_as_computed_by_hand(busy):
     by_name = {c["name"]: c["score"] for c in result["components"]}
     # By hand, from the default model (weights out of 100) and the busy customer's data at AT:
     expected = {
-        "Open tickets": (50.0, 10),  # 4 open: up to 5 -> 50
-        "Urgent open tickets": (0.0, 10),  # 2 urgent: above 1 -> 0
-        "SLA breaches (90 days)": (60.0, 10),  # 2 breaches: up to 2 -> 60
-        "Latest NPS": (10.0, 15),  # 4: up to 6 -> 10
-        "CSAT (90 days)": (62.5, 10),  # mean 3.5 on 1..5 -> 62.5
-        "CES (90 days)": (83.3, 5),  # 6 on 1..7 -> 83.33 -> 83.3
-        "Usage trend": (100.0, 15),  # 15 events against 10: +50 %, above the best (0 %) -> 100
-        "Active days (30 days)": (10.0, 10),  # 2 of 20 -> 10
-        "CSM engagement": (100.0, 10),  # 3 days since the note, better than 14 -> 100
-        "Renewal proximity": (100.0, 5),  # 200 days to 2027-01-01 -> 100
+        "Open tickets": (50.0, 5),  # 4 open: up to 5 -> 50; 50 x 5 = 250
+        "Urgent open tickets": (0.0, 5),  # 2 urgent: above 1 -> 0; 0 x 5 = 0
+        "SLA breaches (90 days)": (60.0, 5),  # 2 breaches: up to 2 -> 60; 60 x 5 = 300
+        "Latest NPS": (0.0, 20),  # 4, a detractor: up to 6 -> 0; 0 x 20 = 0
+        "CSAT (90 days)": (62.5, 10),  # mean 3.5 on 1..5 -> 62.5; 62.5 x 10 = 625
+        "CES (90 days)": (83.3, 5),  # 6 on 1..7 -> 83.33 -> 83.3; 83.3 x 5 = 416.5
+        "Usage trend": (100.0, 25),  # 15 events against 10: +50 %, above the best (0 %) -> 100; x 25 = 2500
+        "Active days (30 days)": (10.0, 5),  # 2 of 20 -> 10; 10 x 5 = 50
+        "CSM engagement": (100.0, 10),  # 3 days since the note, better than 14 -> 100; x 10 = 1000
+        "Renewal proximity": (100.0, 10),  # 200 days to 2027-01-01 -> 100; x 10 = 1000
     }
     assert by_name == {name: score for name, (score, _) in expected.items()}
-    total = sum(Decimal(str(score)) * weight for score, weight in expected.values()) / 100  # 53.915
-    assert total == Decimal("53.915")
-    assert result["score"] == Decimal("53.9") and result["band"] == "yellow"
+    # (250 + 0 + 300 + 0 + 625 + 416.5 + 2500 + 50 + 1000 + 1000) / 100 = 6141.5 / 100 = 61.415 -> 61.4
+    total = sum(Decimal(str(score)) * weight for score, weight in expected.values()) / 100
+    assert total == Decimal("61.415")
+    assert result["score"] == Decimal("61.4") and result["band"] == "yellow"

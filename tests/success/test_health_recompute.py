@@ -142,10 +142,12 @@ def test_stored_scores_are_the_hand_computed_ones(model, make_customer, csm, dja
 
 
 def test_the_shipped_model_scores_real_tickets_usage_and_notes_as_computed_by_hand(make_customer, csm):
-    """Default model: open tickets 1 -> 80 (weight 10); urgent 0, SLA breaches 0 -> 100 (10 each); a note today ->
-    CSM engagement 100 (10); renewal in 200 days -> 100 (5); one usage event yesterday and none before -> usage trend
-    +100 % -> 100 (15) and 1 active day -> 5 (10); no survey: NPS, CSAT and CES missing (weights renormalised).
-    (800 + 1000 + 1000 + 1000 + 500 + 1500 + 50) / 70 = 83.57 -> 83.6."""
+    """Default model: open tickets 1 -> 80 (weight 5); urgent 0, SLA breaches 0 -> 100 (5 each); a note today ->
+    CSM engagement 100 (10); renewal in 200 days -> 100 (10); one usage event yesterday and none before -> usage
+    trend +100 % -> 100 (25) and 1 active day of 20 -> 5 (5); no survey: NPS (20), CSAT (10) and CES (5) missing,
+    so the weights present add up to 100 - 35 = 65 and are renormalised:
+    (80x5 + 100x5 + 100x5 + 100x10 + 100x10 + 100x25 + 5x5) / 65
+    = (400 + 500 + 500 + 1000 + 1000 + 2500 + 25) / 65 = 5925 / 65 = 91.15 -> 91.2."""
     from crm.services import note_create
     from success.usage.services import usage_events_record
 
@@ -161,7 +163,7 @@ def test_the_shipped_model_scores_real_tickets_usage_and_notes_as_computed_by_ha
 
     score = stored(customer)
     assert (score.score, score.band, score.model_version.model.name) == (
-        Decimal("83.6"),
+        Decimal("91.2"),
         "green",
         "Default health model",
     )
@@ -178,7 +180,7 @@ def test_the_shipped_model_scores_real_tickets_usage_and_notes_as_computed_by_ha
         "Renewal proximity": 100.0,
     }
     assert component(score, "CSM engagement")["inputs"] == {"last_touch_on": TODAY.isoformat(), "kind": "note.added"}
-    assert component(score, "Usage trend")["effective_weight"] == round(15 / 70, 4)
+    assert component(score, "Usage trend")["effective_weight"] == round(25 / 65, 4)
 
 
 def test_a_drop_to_red_is_recorded_once_with_one_task_however_often_it_runs(make_customer, model, csm):
