@@ -61,7 +61,7 @@ def test_health_explains_the_score_with_trend_and_history(api):
     assert sum(c["effective_weight"] for c in present) == pytest.approx(1, abs=1e-3)
     assert sum(c["contribution"] for c in present) == pytest.approx(body["computed_score"], abs=0.1)
     tickets = components["Open tickets"]
-    assert tickets["inputs"] == {"open_tickets": 1} and tickets["score"] == 80.0 and tickets["weight"] == 10.0
+    assert tickets["inputs"] == {"open_tickets": 1} and tickets["score"] == 80.0 and tickets["weight"] == 5.0
 
 
 def test_history_days_limits_the_history_and_bad_values_are_a_400(api):
