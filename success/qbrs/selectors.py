@@ -269,6 +269,13 @@ def _health(customer: Customer, since: dt.datetime) -> dict | None:
     return {"now": now_plain, "at_last_qbr": before_plain, "change": change}
 
 
+def _playbooks(customer: Customer, now: dt.datetime) -> list[dict]:
+    """The customer's active and finished playbook runs, read through success.playbooks.selectors."""
+    from success.playbooks.selectors import customer_playbook_status
+
+    return customer_playbook_status(customer_id=customer.pk, today=_local_day(now, ZoneInfo(customer.timezone)))
+
+
 def qbr_prep(*, qbr: Qbr, now: dt.datetime) -> dict:
     """The preparation pack: what the CSM needs to walk into the QBR (JSON-ready)."""
     customer = qbr.customer
@@ -303,7 +310,7 @@ def qbr_prep(*, qbr: Qbr, now: dt.datetime) -> dict:
         "tickets": _tickets(customer.pk, since, now),
         "surveys": _surveys(customer.pk, since),
         "usage": _usage(customer.pk, now.date()),
-        "playbooks": None,  # playbook status: when success.playbooks lands (issue 10, other helper)
+        "playbooks": _playbooks(customer, now),
         "open_tasks": [
             {
                 "id": t["pk"],
