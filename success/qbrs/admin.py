@@ -1,5 +1,5 @@
-"""Admin of QBRs: the cadence per tier (editable in the list), and QBRs to look at (writes go through the services
-via the API for now; scheduling from the admin, the CSM's calendar list and the printable pack come next)."""
+"""Admin of QBRs: the cadence per tier (editable in the list), the CSM's QBR calendar list, the printable preparation
+pack, the customer page's "QBRs" panel (last and next QBR) and the customer list's "Propose a QBR" action."""
 
 from zoneinfo import ZoneInfo
 
@@ -9,8 +9,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from crm.admin import register_customer_panel
 from success.qbrs import selectors, services
 from success.qbrs.models import Qbr, QbrCadence
 
@@ -162,3 +164,62 @@ def register_customer_actions() -> None:
         return
     customer_admin.actions = [*(customer_admin.actions or ()), propose_qbr]
     customer_admin.has_propose_qbr_permission = lambda request: request.user.has_perm("success.add_qbr")
+
+
+def _local_text(qbr: Qbr) -> str:
+    return f"{qbr.starts_at.astimezone(ZoneInfo(qbr.timezone)):%a %d %b %Y %H:%M} ({qbr.timezone})"
+
+
+@register_customer_panel
+def qbr_panel(customer):
+    """The customer's last QBR held (outcomes, open action items) and next one (customer time, status, pack): three
+    queries whatever the number of QBRs."""
+    both = selectors.customer_qbrs(customer_id=customer.pk)
+    last, upcoming = both["last"], both["next"]
+    changelist = reverse("admin:success_qbr_changelist")
+    parts = []
+    if last is None:
+        parts.append(mark_safe('<p class="qbr-last">Last QBR: none held yet.</p>'))
+    else:
+        items = list(selectors.qbr_open_action_items(qbr=last).values_list("reason", "due_date")[:20])
+        items_html = (
+            format_html(
+                "<p>Open action items:</p><ul>{}</ul>",
+                format_html_join("", "<li>{} (due {})</li>", ((r, d or "–") for r, d in items)),
+            )
+            if items
+            else mark_safe("<p>No open action items.</p>")
+        )
+        parts.append(
+            format_html(
+                '<div class="qbr-last"><p>Last QBR: <a href="{}">{}</a>, {}.</p><p>Outcomes: {}</p>{}</div>',
+                reverse("admin:success_qbr_change", args=[last.pk]),
+                _local_text(last),
+                last.get_status_display().lower(),
+                last.outcomes or "none recorded",
+                items_html,
+            )
+        )
+    if upcoming is None:
+        parts.append(mark_safe('<p class="qbr-next">Next QBR: none planned.</p>'))
+    else:
+        parts.append(
+            format_html(
+                '<p class="qbr-next">Next QBR: <a href="{}">{}</a>, {} · <a href="{}">Preparation pack</a></p>',
+                reverse("admin:success_qbr_change", args=[upcoming.pk]),
+                _local_text(upcoming),
+                upcoming.get_status_display().lower(),
+                reverse("admin:success_qbr_prep", args=[upcoming.pk]),
+            )
+        )
+    parts.append(
+        format_html(
+            '<p><a href="{}?customer__id__exact={}&amp;owner=all">All QBRs of this customer</a> · '
+            '<a href="{}?customer__id__exact={}&amp;owner=all&amp;when=upcoming">Upcoming</a></p>',
+            changelist,
+            customer.pk,
+            changelist,
+            customer.pk,
+        )
+    )
+    return "QBRs", format_html_join("", "{}", ((p,) for p in parts))

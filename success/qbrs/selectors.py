@@ -62,6 +62,17 @@ def customer_qbrs(*, customer_id: int, now: dt.datetime | None = None) -> dict:
     }
 
 
+def qbr_open_action_items(*, qbr: Qbr) -> QuerySet[Task]:
+    """The open CSM tasks made from the QBR's action items (qbr_hold), oldest due first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return (
+        task_list()
+        .filter(source_type=ContentType.objects.get_for_model(Qbr), source_id=str(qbr.pk), status=Task.Status.OPEN)
+        .order_by("due_date", "pk")
+    )
+
+
 @dataclass(frozen=True)
 class Need:
     origin: str
