@@ -114,7 +114,9 @@ def qbr_next_need(
         held = [_local_day(q.starts_at, zone) for q in qbrs if q.status == QbrStatus.HELD]
         anchor = max(held) if held else (customer.contract_start or _local_day(customer.created_at, zone))
         cadence_due = anchor + relativedelta(months=months)
-        met = any(day <= cadence_due + dt.timedelta(days=CADENCE_GRACE_DAYS) for day in upcoming)
+        # An overdue cadence (e.g. the last QBRs were cancelled) is met by one as soon as a proposal can be.
+        due_by = max(cadence_due, today + dt.timedelta(days=MIN_LEAD_DAYS + 2))
+        met = any(day <= due_by + dt.timedelta(days=CADENCE_GRACE_DAYS) for day in upcoming)
         if not met and cadence_due <= today + dt.timedelta(days=PROPOSE_AHEAD_DAYS):
             key = f"cadence:{anchor.isoformat()}"
             needs.append(Need(Qbr.Origin.CADENCE, key, cadence_due, "Regular business review."))

@@ -546,6 +546,17 @@ def _overlaps(qbrs: list[Qbr], starts_at: dt.datetime, duration_minutes: int, ex
     return None
 
 
+def _free_slot(qbrs: list[Qbr], slot: dt.datetime, zone: str, duration: int, exclude: Qbr | None = None):
+    """`slot`, or the same local time on one of the next weekdays when another QBR of the customer is there (e.g. a
+    QBR the CSM scheduled at that hour); None when the next two weeks are all taken."""
+    local = slot.astimezone(ZoneInfo(zone))
+    for _try in range(10):
+        if not _overlaps(qbrs, local.astimezone(dt.UTC), duration, exclude=exclude):
+            return local.astimezone(dt.UTC)
+        local += dt.timedelta(days=3 if local.weekday() == 4 else 1)
+    return None
+
+
 def _owner_problem(owner) -> str | None:
     errors: dict = {}
     _check_owner(owner, errors)
@@ -571,7 +582,8 @@ def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, to
         for stale in [q for q in qbrs if q.status == Status.PROPOSED and q.starts_at < now]:
             # Proposed but never scheduled, and its time has passed: move the proposal ahead instead of a new one.
             slot = selectors.proposal_slot(customer=customer, target=local_today, now=now)
-            if _overlaps(qbrs, slot, stale.duration_minutes, exclude=stale):
+            slot = _free_slot(qbrs, slot, customer.timezone, stale.duration_minutes, exclude=stale)
+            if slot is None:
                 logger.warning("could not move proposed QBR %s: its new slot overlaps another QBR", stale.pk)
                 failed += 1
                 continue
@@ -583,10 +595,14 @@ def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, to
             )
             if need is None:
                 break
+            if any(q.origin_key == need.key and q.status in ACTIVE_STATUSES for q in qbrs):
+                logger.warning("customer %s: %s is still needed after its proposal", customer.pk, need.key)
+                break
             starts_at = selectors.proposal_slot(customer=customer, target=need.target, now=now)
             problem = _owner_problem(customer.owner)
-            if problem is None and _overlaps(qbrs, starts_at, 60):
-                problem = "the proposed slot overlaps another QBR"
+            starts_at = _free_slot(qbrs, starts_at, customer.timezone, 60)
+            if problem is None and starts_at is None:
+                problem = "every slot of the next two weeks overlaps another QBR"
             if problem:  # e.g. the owner is no longer active staff: the other customers still get theirs
                 logger.warning("could not plan a QBR for customer %s: %s", customer.pk, problem)
                 failed += 1
