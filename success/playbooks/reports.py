@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from success.playbooks.models import PlaybookRun, PlaybookTemplate, RunStep
+from success.playbooks.selectors import run_time_to_value_days
 from success.playbooks.services import RUN_COMPLETED
 
 WITHIN_DAYS = 30
@@ -85,9 +86,7 @@ def time_to_value(*, template: PlaybookTemplate | None = None, today: dt.date | 
     today = today or timezone.localdate()
     per_run, by_template, by_csm, overall = [], defaultdict(list), defaultdict(list), []
     for run in runs.order_by("pk").iterator(chunk_size=2000):
-        days = None
-        if run.status == PlaybookRun.Status.COMPLETED and run.completed_at:
-            days = (_local_date(run.completed_at, run.customer.timezone) - run.started_on).days
+        days = run_time_to_value_days(run)
         decided = days is not None or (today - run.started_on).days >= WITHIN_DAYS
         row = (days, decided)
         per_run.append({"run": run.pk, "customer": run.customer.name, "template": run.template.name, "days": days})

@@ -62,6 +62,17 @@ def customer_qbrs(*, customer_id: int, now: dt.datetime | None = None) -> dict:
     }
 
 
+def qbr_open_action_items(*, qbr: Qbr) -> QuerySet[Task]:
+    """The open CSM tasks made from the QBR's action items (qbr_hold), oldest due first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return (
+        task_list()
+        .filter(source_type=ContentType.objects.get_for_model(Qbr), source_id=str(qbr.pk), status=Task.Status.OPEN)
+        .order_by("due_date", "pk")
+    )
+
+
 @dataclass(frozen=True)
 class Need:
     origin: str
@@ -74,12 +85,21 @@ def _local_day(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     return moment.astimezone(zone).date()
 
 
-def qbr_next_need(*, customer: Customer, today: dt.date, now: dt.datetime) -> Need | None:
-    """The earliest QBR the customer needs and does not have yet, or None."""
+_UNSET = object()
+
+
+def qbr_next_need(
+    *, customer: Customer, today: dt.date, now: dt.datetime, qbrs: list[Qbr] | None = None, months=_UNSET
+) -> Need | None:
+    """The earliest QBR the customer needs and does not have yet, or None. `qbrs` (the customer's QBRs that are not
+    cancelled) and `months` (its tier's cadence) may be given by a caller that loaded them for many customers at
+    once (the planner): then this runs no query."""
     if customer.lifecycle_stage == LifecycleStage.CHURNED:
         return None
     zone = ZoneInfo(customer.timezone)
-    qbrs = list(Qbr.objects.filter(customer=customer).exclude(status=QbrStatus.CANCELLED))
+    if qbrs is None:
+        qbrs = list(Qbr.objects.filter(customer=customer).exclude(status=QbrStatus.CANCELLED))
+    qbrs = [q for q in qbrs if q.status != QbrStatus.CANCELLED]
     needs: list[Need] = []
     # The customer's next QBRs: scheduled ones (even when past and not yet marked held), and proposed ones ahead.
     upcoming = [
@@ -87,13 +107,16 @@ def qbr_next_need(*, customer: Customer, today: dt.date, now: dt.datetime) -> Ne
         for q in qbrs
         if q.status == QbrStatus.SCHEDULED or (q.status == QbrStatus.PROPOSED and q.starts_at >= now)
     ]
-    months = cadence_months(customer.tier)
+    if months is _UNSET:
+        months = cadence_months(customer.tier)
     cadence_due = None
     if months:
         held = [_local_day(q.starts_at, zone) for q in qbrs if q.status == QbrStatus.HELD]
         anchor = max(held) if held else (customer.contract_start or _local_day(customer.created_at, zone))
         cadence_due = anchor + relativedelta(months=months)
-        met = any(day <= cadence_due + dt.timedelta(days=CADENCE_GRACE_DAYS) for day in upcoming)
+        # An overdue cadence (e.g. the last QBRs were cancelled) is met by one as soon as a proposal can be.
+        due_by = max(cadence_due, today + dt.timedelta(days=MIN_LEAD_DAYS + 2))
+        met = any(day <= due_by + dt.timedelta(days=CADENCE_GRACE_DAYS) for day in upcoming)
         if not met and cadence_due <= today + dt.timedelta(days=PROPOSE_AHEAD_DAYS):
             key = f"cadence:{anchor.isoformat()}"
             needs.append(Need(Qbr.Origin.CADENCE, key, cadence_due, "Regular business review."))
@@ -127,11 +150,16 @@ def proposal_slot(*, customer: Customer, target: dt.date, now: dt.datetime) -> d
     return dt.datetime.combine(day, dt.time(PROPOSAL_HOUR), tzinfo=zone).astimezone(dt.UTC)
 
 
-def qbr_plan_candidates(*, today: dt.date) -> QuerySet:
-    """Ids of the customers the planner looks at: not churned, and a tier with a cadence or a renewal ahead."""
-    tiers = [tier for tier, months in DEFAULT_CADENCE_MONTHS.items() if months]
+def cadence_by_tier() -> dict[str, int | None]:
+    """Every tier's cadence in months (None: no regular QBRs), in one query."""
     rows = dict(QbrCadence.objects.values_list("tier", "every_months"))
-    tiers = [t for t in {*tiers, *rows} if rows.get(t, DEFAULT_CADENCE_MONTHS.get(t))]
+    return {tier: rows.get(tier, DEFAULT_CADENCE_MONTHS.get(tier)) for tier in {*DEFAULT_CADENCE_MONTHS, *rows}}
+
+
+def qbr_plan_candidates(*, today: dt.date, cadences: dict[str, int | None] | None = None) -> QuerySet:
+    """Ids of the customers the planner looks at: not churned, and a tier with a cadence or a renewal ahead."""
+    cadences = cadence_by_tier() if cadences is None else cadences
+    tiers = sorted(tier for tier, months in cadences.items() if months)
     horizon = today + dt.timedelta(days=RENEWAL_HORIZON_DAYS + 1)
     return (
         Customer.objects.exclude(lifecycle_stage=LifecycleStage.CHURNED)
@@ -141,9 +169,13 @@ def qbr_plan_candidates(*, today: dt.date) -> QuerySet:
     )
 
 
-def stale_proposals(*, customer: Customer, now: dt.datetime) -> QuerySet[Qbr]:
-    """Proposed QBRs whose tentative time has passed without being scheduled: the planner moves them ahead."""
-    return Qbr.objects.filter(customer=customer, status=QbrStatus.PROPOSED, starts_at__lt=now)
+def qbrs_for_planning(*, customer_ids: list[int]) -> dict[int, list[Qbr]]:
+    """The QBRs that are not cancelled of these customers, by customer id (one query)."""
+    by_customer: dict[int, list[Qbr]] = {pk: [] for pk in customer_ids}
+    rows = Qbr.objects.filter(customer_id__in=customer_ids).exclude(status=QbrStatus.CANCELLED).order_by("starts_at")
+    for qbr in rows:
+        by_customer[qbr.customer_id].append(qbr)
+    return by_customer
 
 
 def qbrs_to_remind(*, now: dt.datetime) -> QuerySet[Qbr]:
@@ -269,6 +301,13 @@ def _health(customer: Customer, since: dt.datetime) -> dict | None:
     return {"now": now_plain, "at_last_qbr": before_plain, "change": change}
 
 
+def _playbooks(customer: Customer, now: dt.datetime) -> list[dict]:
+    """The customer's active and finished playbook runs, read through success.playbooks.selectors."""
+    from success.playbooks.selectors import customer_playbook_status
+
+    return customer_playbook_status(customer_id=customer.pk, today=_local_day(now, ZoneInfo(customer.timezone)))
+
+
 def qbr_prep(*, qbr: Qbr, now: dt.datetime) -> dict:
     """The preparation pack: what the CSM needs to walk into the QBR (JSON-ready)."""
     customer = qbr.customer
@@ -303,7 +342,7 @@ def qbr_prep(*, qbr: Qbr, now: dt.datetime) -> dict:
         "tickets": _tickets(customer.pk, since, now),
         "surveys": _surveys(customer.pk, since),
         "usage": _usage(customer.pk, now.date()),
-        "playbooks": None,  # playbook status: when success.playbooks lands (issue 10, other helper)
+        "playbooks": _playbooks(customer, now),
         "open_tasks": [
             {
                 "id": t["pk"],

@@ -13,15 +13,16 @@ from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from crm.ledger import ledger_claim
-from crm.models import Contact, Customer, LedgerEntry, LifecycleStage, OutboundEmail, Task
-from crm.outbound_email import email_queue
+from crm.models import Contact, Customer, LedgerEntry, LifecycleStage, Task, TimelineEvent
+from crm.outbound_email import email_queue, email_queue_bulk
 from crm.task_services import task_create
-from crm.timeline import timeline_record
+from crm.timeline import timeline_record, timeline_record_many
 from success.qbrs import selectors
 from success.qbrs.calendar import qbr_ics
 from success.qbrs.models import ACTIVE_STATUSES, Qbr, QbrStatus
@@ -528,55 +529,153 @@ def qbr_prep_refresh(*, qbr: Qbr, now: dt.datetime | None = None) -> Qbr:
 
 
 # --- The daily planner and reminders -------------------------------------------------------------------------
+#
+# Set-based: the planner takes the candidate customers PLAN_BATCH at a time, locks them (one statement, in id order,
+# so it serialises with the services above and with another planner), loads their QBRs (one statement), works out in
+# memory what each needs (selectors.qbr_next_need on the loaded rows), then moves stale proposals (one UPDATE),
+# inserts the new proposals (one INSERT) and their timeline events (one INSERT). The statement count does not grow
+# with the number of customers in a batch.
+
+
+def _overlaps(qbrs: list[Qbr], starts_at: dt.datetime, duration_minutes: int, exclude: Qbr | None = None):
+    ends_at = starts_at + dt.timedelta(minutes=duration_minutes)
+    for other in qbrs:
+        if other is not exclude and other.status != Status.CANCELLED:
+            if other.starts_at < ends_at and other.ends_at > starts_at:
+                return other
+    return None
+
+
+def _free_slot(qbrs: list[Qbr], slot: dt.datetime, zone: str, duration: int, exclude: Qbr | None = None):
+    """`slot`, or the same local time on one of the next weekdays when another QBR of the customer is there (e.g. a
+    QBR the CSM scheduled at that hour); None when the next two weeks are all taken."""
+    local = slot.astimezone(ZoneInfo(zone))
+    for _try in range(10):
+        if not _overlaps(qbrs, local.astimezone(dt.UTC), duration, exclude=exclude):
+            return local.astimezone(dt.UTC)
+        local += dt.timedelta(days=3 if local.weekday() == 4 else 1)
+    return None
+
+
+def _owner_problem(owner) -> str | None:
+    errors: dict = {}
+    _check_owner(owner, errors)
+    return errors["owner"][0] if errors else None
 
 
 @transaction.atomic
-def qbr_plan_customer(*, customer_id: int, today: dt.date | None = None, now: dt.datetime | None = None) -> list[Qbr]:
-    """Propose the QBRs the customer should have next (selectors.qbr_needs) for its owner CSM. Idempotent: once
-    proposed, a need is met (and one active QBR per need key is a database constraint)."""
-    now = now or timezone.now()
-    customer = _lock_customer(customer_id)
-    today = today or now.astimezone(ZoneInfo(customer.timezone)).date()
-    for stale in selectors.stale_proposals(customer=customer, now=now):
-        # Proposed but never scheduled, and its time has passed: move the proposal ahead instead of a new one.
-        slot = selectors.proposal_slot(customer=customer, target=today, now=now)
-        qbr_reschedule(qbr=stale, starts_at=slot, now=now)
-    proposed = []
-    for _round in range(3):  # a cadence QBR may leave the renewal one still needed: at most a few per run
-        need = selectors.qbr_next_need(customer=customer, today=today, now=now)
-        if need is None:
-            break
-        starts_at = selectors.proposal_slot(customer=customer, target=need.target, now=now)
-        qbr = qbr_propose(
-            customer=customer,
-            starts_at=starts_at,
-            origin=need.origin,
-            origin_key=need.key,
-            agenda=need.agenda,
-            now=now,
+def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, today: dt.date | None = None) -> dict:
+    customers = list(
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(pk__in=customer_ids)
+        .exclude(lifecycle_stage=LifecycleStage.CHURNED)
+        .order_by("pk")
+    )
+    qbrs_by_customer = selectors.qbrs_for_planning(customer_ids=[c.pk for c in customers])
+    moved: list[tuple[Qbr, str]] = []
+    proposed: list[Qbr] = []
+    failed = 0
+    for customer in customers:
+        local_today = today or now.astimezone(ZoneInfo(customer.timezone)).date()
+        qbrs = qbrs_by_customer[customer.pk]
+        for stale in [q for q in qbrs if q.status == Status.PROPOSED and q.starts_at < now]:
+            # Proposed but never scheduled, and its time has passed: move the proposal ahead instead of a new one.
+            slot = selectors.proposal_slot(customer=customer, target=local_today, now=now)
+            slot = _free_slot(qbrs, slot, customer.timezone, stale.duration_minutes, exclude=stale)
+            if slot is None:
+                logger.warning("could not move proposed QBR %s: its new slot overlaps another QBR", stale.pk)
+                failed += 1
+                continue
+            moved.append((stale, stale.starts_at.isoformat()))
+            stale.starts_at, stale.updated_at = slot, timezone.now()
+        for _round in range(3):  # a cadence QBR may leave the renewal one still needed: at most a few per run
+            need = selectors.qbr_next_need(
+                customer=customer, today=local_today, now=now, qbrs=qbrs, months=cadences.get(customer.tier)
+            )
+            if need is None:
+                break
+            if any(q.origin_key == need.key and q.status in ACTIVE_STATUSES for q in qbrs):
+                logger.warning("customer %s: %s is still needed after its proposal", customer.pk, need.key)
+                break
+            starts_at = selectors.proposal_slot(customer=customer, target=need.target, now=now)
+            problem = _owner_problem(customer.owner)
+            starts_at = _free_slot(qbrs, starts_at, customer.timezone, 60)
+            if problem is None and starts_at is None:
+                problem = "every slot of the next two weeks overlaps another QBR"
+            if problem:  # e.g. the owner is no longer active staff: the other customers still get theirs
+                logger.warning("could not plan a QBR for customer %s: %s", customer.pk, problem)
+                failed += 1
+                break
+            qbr = Qbr(
+                customer=customer,
+                owner=customer.owner,
+                starts_at=starts_at,
+                timezone=customer.timezone,
+                agenda=need.agenda,
+                origin=need.origin,
+                origin_key=need.key,
+            )
+            qbrs.append(qbr)
+            proposed.append(qbr)
+    if moved:
+        Qbr.objects.bulk_update([qbr for qbr, _old in moved], ["starts_at", "updated_at"])
+    if proposed:
+        Qbr.objects.bulk_create(proposed)
+    qbr_type = ContentType.objects.get_for_model(Qbr)
+    events = [
+        TimelineEvent(
+            customer_id=qbr.customer_id,
+            kind="qbr.rescheduled",
+            summary=f"QBR moved to {_local(qbr)}",
+            source_type=qbr_type,
+            source_id=str(qbr.pk),
+            payload=_payload(qbr, changes={"starts_at": [old, qbr.starts_at.isoformat()]}, sequence=qbr.sequence),
         )
-        proposed.append(qbr)
-    return proposed
+        for qbr, old in moved
+    ]
+    events += [
+        TimelineEvent(
+            customer_id=qbr.customer_id,
+            kind="qbr.proposed",
+            summary=f"QBR proposed for {_local(qbr)}",
+            source_type=qbr_type,
+            source_id=str(qbr.pk),
+            payload=_payload(qbr, origin=qbr.origin),
+        )
+        for qbr in proposed
+    ]
+    timeline_record_many(events)
+    return {"proposed": proposed, "moved": len(moved), "failed": failed}
+
+
+def qbr_plan_customer(*, customer_id: int, today: dt.date | None = None, now: dt.datetime | None = None) -> list[Qbr]:
+    """Propose the QBRs one customer should have next (selectors.qbr_next_need) for its owner CSM; returns them.
+    Idempotent: once proposed, a need is met (and one active QBR per need key is a database constraint)."""
+    now = now or timezone.now()
+    result = _plan_batch(customer_ids=[customer_id], cadences=selectors.cadence_by_tier(), now=now, today=today)
+    return result["proposed"]
 
 
 def qbr_plan(*, now: dt.datetime | None = None) -> dict:
-    """The daily scan: every customer that may need a QBR is planned (one transaction each)."""
+    """The daily scan: every customer that may need a QBR is planned, PLAN_BATCH customers per transaction."""
     now = now or timezone.now()
+    cadences = selectors.cadence_by_tier()
+    ids = list(selectors.qbr_plan_candidates(today=now.date(), cadences=cadences))
     proposed = failed = 0
-    for customer_id in list(selectors.qbr_plan_candidates(today=now.date()).iterator()):
-        try:
-            proposed += len(qbr_plan_customer(customer_id=customer_id, now=now))
-        except ValidationError:  # e.g. the owner is no longer active staff: the other customers still get theirs
-            logger.warning("could not plan a QBR for customer %s", customer_id, exc_info=True)
-            failed += 1
+    for start in range(0, len(ids), PLAN_BATCH):
+        result = _plan_batch(customer_ids=ids[start : start + PLAN_BATCH], cadences=cadences, now=now)
+        proposed += len(result["proposed"])
+        failed += result["failed"]
     return {"proposed": proposed, "failed": failed}
 
 
 def qbr_remind(*, now: dt.datetime | None = None) -> dict:
     """Email each QBR's owner CSM 14 and 3 days before it (in the customer's time zone), once each: the key names
-    the QBR, the reminder and the day it is for, so a moved QBR is reminded again for its new day."""
+    the QBR, the reminder and the day it is for, so a moved QBR is reminded again for its new day. One read of the
+    QBRs due a reminder, one bulk insert of the emails (keys already stored are skipped by the database)."""
     now = now or timezone.now()
-    sent = 0
+    emails = []
     for qbr in selectors.qbrs_to_remind(now=now):
         local_day = qbr.starts_at.astimezone(ZoneInfo(qbr.timezone)).date()
         days_left = (local_day - now.astimezone(ZoneInfo(qbr.timezone)).date()).days
@@ -584,20 +683,19 @@ def qbr_remind(*, now: dt.datetime | None = None) -> dict:
         if not due or not qbr.owner_id or not qbr.owner.email:
             continue
         which = min(due)  # only the nearest: a QBR first seen 2 days ahead gets the 3-day reminder, not both
-        key = f"qbr-reminder:{qbr.pk}:{which}:{local_day.isoformat()}"
-        if OutboundEmail.objects.filter(idempotency_key=key).exists():
-            continue
         state = "scheduled" if qbr.status == Status.SCHEDULED else "proposed, not yet scheduled"
-        email_queue(
-            idempotency_key=key,
-            kind="qbr_reminder",
-            to_email=qbr.owner.email,
-            subject=f"QBR with {qbr.customer.name} in {days_left} day{'s' if days_left != 1 else ''}: {_local(qbr)}",
-            text_body=(
-                f"The QBR with {qbr.customer.name} is {state}: {_local(qbr)}, {qbr.duration_minutes} minutes.\n"
-                "Its preparation pack is on the QBR's page in the admin.\n"
-            ),
-            customer=qbr.customer,
+        emails.append(
+            {
+                "idempotency_key": f"qbr-reminder:{qbr.pk}:{which}:{local_day.isoformat()}",
+                "kind": "qbr_reminder",
+                "to_email": qbr.owner.email,
+                "subject": f"QBR with {qbr.customer.name} in {days_left} day{'s' if days_left != 1 else ''}: "
+                f"{_local(qbr)}",
+                "text_body": (
+                    f"The QBR with {qbr.customer.name} is {state}: {_local(qbr)}, {qbr.duration_minutes} minutes.\n"
+                    "Its preparation pack is on the QBR's page in the admin.\n"
+                ),
+                "customer": qbr.customer,
+            }
         )
-        sent += 1
-    return {"reminders": sent}
+    return {"reminders": len(email_queue_bulk(emails))}

@@ -2,7 +2,8 @@
 then the support desk and its tickets for those customers (see tickets.demo_data) when the tickets app is
 installed, then the customers' ARR movement history (see success.revenue.demo_data), then the demo surveys and
 their history (see surveys.demo_data) when the surveys app is, then product usage and the onboarding playbook's
-runs (success.usage.demo_data, success.playbooks.demo_data) and finally health scores: a backfill of daily scores
+runs (success.usage.demo_data, success.playbooks.demo_data), the QBRs of the enterprise and mid-market customers
+(success.qbrs.demo_data) and finally health scores: a backfill of daily scores
 and a live recompute (success.health.demo_data).
 
 crm imports no other app of ours at module level: the tickets, revenue and surveys parts are looked up when the
@@ -159,6 +160,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             self._seed_playbooks(seed, first_new)
             phases.append(("playbooks", time.monotonic() - started))
+        if apps.is_installed("success"):
+            started = time.monotonic()
+            self._seed_qbrs(seed, first_new)
+            phases.append(("QBRs", time.monotonic() - started))
         if apps.is_installed("success") and health_days:
             started = time.monotonic()
             self._seed_health(health_days, first_new)
@@ -257,6 +262,18 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Started the onboarding playbook for {result.runs:,} onboarding customers ({result.completed:,} "
                 f"finished, {result.stalled:,} stalled) in {result.seconds:.1f} s."
+            )
+        )
+
+    def _seed_qbrs(self, seed, first_new) -> None:
+        from success.qbrs.demo_data import demo_qbrs_seed
+
+        result = demo_qbrs_seed(seed=seed, customers=Customer.objects.filter(pk__gte=first_new))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded QBRs: {result.held:,} held with {result.action_items:,} action items, {result.cancelled:,} "
+                f"cancelled, {result.proposed:,} next ones proposed by the planner ({result.scheduled:,} of them "
+                f"scheduled) in {result.seconds:.1f} s."
             )
         )
 
