@@ -125,6 +125,13 @@ class Live:
 
 
 @pytest.fixture
+def one_beat(tmp_path):
+    live = Live(tmp_path)
+    yield live
+    live.close()
+
+
+@pytest.fixture
 def live(tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("two beats need PostgreSQL: on SQLite (one machine, one `make run`) only one beat runs, unlocked")
@@ -162,7 +169,8 @@ def test_two_beats_started_together_run_each_heartbeat_once(live):
     live.finish()
 
 
-def test_a_schedule_edited_in_the_admin_is_picked_up_by_the_running_beat(live, admin_client):
+def test_a_schedule_edited_in_the_admin_is_picked_up_by_the_running_beat(one_beat, admin_client):
+    live = one_beat
     live.schedule.every = 3600
     live.schedule.save()
     beat = live.start_beat("beat")
