@@ -19,6 +19,8 @@ WORKER_ARGS ?= --concurrency 2
 else
 WORKER_ARGS ?= --pool solo
 endif
+# ... consuming every queue: default (interactive), bulk email, periodic (CELERY_QUEUE_* in config/settings/base.py).
+WORKER_QUEUES ?= celery,email_bulk,periodic
 # The web process of `make run` is gunicorn (Procfile.dev) with WEB_WORKERS processes x WEB_THREADS threads, reloading
 # on code changes: at most WEB_WORKERS x WEB_THREADS database connections however many requests arrive (the
 # development server opened one per request thread: PostgreSQL's "too many clients already" under load).
@@ -29,7 +31,7 @@ export WEB_WORKERS WEB_THREADS
 # worker's warm shutdown (finish the running task) can take longer than honcho's 5 s default (config/devrun.py).
 STOP_GRACE_SECONDS ?= 20
 export STOP_GRACE_SECONDS
-export PORT WORKER_ARGS
+export PORT WORKER_ARGS WORKER_QUEUES
 
 .PHONY: run test bench lint check lock install
 

@@ -219,8 +219,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True  # every task is idempotent (see ARCHITECTURE), so redelivery is safe
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind the one-beat lock, reading the schedule once it holds it.
+CELERY_BEAT_SCHEDULER = "config.beat:LockedDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# One queue per kind of work (config/celery.py `route_task`), so that a campaign's backlog of bulk email delays
+# neither the periodic scans nor interactive email. A worker consumes what `-Q` names: `make run`'s worker all
+# three (Makefile WORKER_QUEUES), production a worker (pool) per queue (README, "How it scales out").
+CELERY_QUEUE_DEFAULT = "celery"  # Celery's own default name: messages queued before an upgrade are still consumed
+CELERY_QUEUE_BULK_EMAIL = "email_bulk"
+CELERY_QUEUE_PERIODIC = "periodic"
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
+CELERY_TASK_ROUTES = ["config.celery.route_task"]
 
 # --- Cache ------------------------------------------------------------------------------------
 # One cache shared by every process (each gunicorn worker, Celery): allauth's rate limits, which the admin login
@@ -321,13 +330,21 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105  (local demo only; documented in README)
 
+LOG_LEVEL_TASKS = env("LOG_LEVEL_TASKS", default="WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Celery's "Task ... received" and "Task ... succeeded in ..." lines: two per task, 24,000 lines for a
+        # campaign of 12,000 emails. Off (WARNING) unless LOG_LEVEL_TASKS=INFO; failures are logged at ERROR
+        # either way, and campaigns log their progress per batch.
+        "celery.app.trace": {"level": LOG_LEVEL_TASKS},
+        "celery.worker.strategy": {"level": LOG_LEVEL_TASKS},
+    },
 }
 
 # --- Tickets ----------------------------------------------------------------------------------

@@ -30,8 +30,9 @@ def test_writes_every_periodic_task_defined_in_code_and_is_idempotent():
     assert "created: Heartbeat" in output
     first = rows()
     assert set(first) == {spec["name"] for _, spec in collect_periodic_tasks()}  # every local app's, e.g. tickets
-    assert first["Heartbeat"] == ("crm.heartbeat", "every 60 seconds", True, None, 50)
-    assert first["Email retry sweep"] == ("crm.email_sweep", "every 120 seconds", True, None, None)
+    assert first["Heartbeat"] == ("crm.heartbeat", "every 60 seconds", True, "periodic", 50)
+    assert first["Email retry sweep"] == ("crm.email_sweep", "every 120 seconds", True, "periodic", None)
+    assert {row[3] for row in first.values()} == {"periodic"}  # every periodic job on the periodic queue
     heartbeat = PeriodicTask.objects.get(name="Heartbeat")
     assert MANAGED_MARKER in heartbeat.description and "crm.tasks.PERIODIC_TASKS" in heartbeat.description
     changed_at = PeriodicTasks.last_change()
@@ -104,3 +105,17 @@ def test_a_mistake_in_code_changes_nothing(monkeypatch, spec, message):
     with pytest.raises(CommandError, match=message):
         setup_periodic_tasks()
     assert not PeriodicTask.objects.exists()
+
+
+def test_a_spec_may_name_its_own_queue_and_the_queue_follows_the_settings(monkeypatch, settings):
+    settings.CELERY_QUEUE_PERIODIC = "periodic-eu"
+    monkeypatch.setattr(
+        crm.tasks,
+        "PERIODIC_TASKS",
+        [{**spec, "queue": "ops"} if spec["name"] == "Heartbeat" else spec for spec in crm.tasks.PERIODIC_TASKS],
+    )
+
+    setup_periodic_tasks()
+
+    assert PeriodicTask.objects.get(name="Heartbeat").queue == "ops"
+    assert PeriodicTask.objects.get(name="Email retry sweep").queue == "periodic-eu"

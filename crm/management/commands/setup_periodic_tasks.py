@@ -3,7 +3,9 @@
 Each local app (crm, tickets, success, surveys, ...) may define `PERIODIC_TASKS` in its `tasks` module (format in
 crm/tasks.py). Rows are matched by name: the schedule, task, arguments and description follow the code; the
 admin's `enabled` toggle survives. Rows written by this command whose name is no longer in code are deleted;
-periodic tasks an admin created by hand are left alone.
+periodic tasks an admin created by hand are left alone. Each row's queue is the spec's "queue", else the periodic
+queue (settings.CELERY_QUEUE_PERIODIC), so beat publishes periodic jobs where the periodic worker consumes them,
+never behind a campaign's backlog.
 """
 
 import json
@@ -89,7 +91,7 @@ def sync_periodic_tasks() -> dict[str, list[str]]:
             **_schedule(spec),
             "args": json.dumps(spec.get("args", [])),
             "kwargs": json.dumps(spec.get("kwargs", {})),
-            "queue": spec.get("queue") or None,
+            "queue": spec.get("queue") or settings.CELERY_QUEUE_PERIODIC,
             "expire_seconds": spec.get("expire_seconds"),
             "expires": None,
             "one_off": False,
