@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('success', '0008_qbrs'),
+        ("success", "0008_qbrs"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='runstep',
-            name='calendar_sequence',
-            field=models.PositiveIntegerField(default=0, help_text='Meetings: the .ics SEQUENCE, bumped whenever the due date moves (calendars update).'),
+            model_name="runstep",
+            name="calendar_sequence",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Meetings: the .ics SEQUENCE, bumped whenever the due date moves (calendars update).",
+            ),
         ),
     ]
