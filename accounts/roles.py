@@ -120,9 +120,7 @@ def roles_sync(*, apps=global_apps, using: str = DEFAULT_DB_ALIAS, roles: Iterab
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     rows = list(
-        Permission.objects.using(using).values_list(
-            "pk", "content_type__app_label", "content_type__model", "codename"
-        )
+        Permission.objects.using(using).values_list("pk", "content_type__app_label", "content_type__model", "codename")
     )
     for role in roles:
         group, _ = Group.objects.using(using).get_or_create(name=role)
@@ -215,3 +213,17 @@ def role_permissions_forget() -> None:
     from django.core.cache import caches
 
     caches["local"].delete_many([f"accounts:role-permissions:{role}" for role in ROLE_NAMES])
+
+
+def role_users(role: str):
+    """Active staff users whose role (their most privileged role group, as `user_role` says) is `role`: service
+    accounts and superusers excluded (a superuser is an admin)."""
+    from django.contrib.auth import get_user_model
+
+    if role not in ROLE_NAMES:
+        raise ValueError(f"Unknown role {role!r}.")
+    stronger = ROLE_NAMES[: ROLE_NAMES.index(role)]
+    users = get_user_model().objects.filter(groups__name=role, is_active=True, is_staff=True, is_service_account=False)
+    if role != ADMIN:
+        users = users.filter(is_superuser=False).exclude(groups__name__in=stronger)
+    return users  # one row per user: the filter joins the one group of that name

@@ -124,9 +124,7 @@ def ticket_scope(
         "channel": channel,
         "category": category,
     }
-    scope = Ticket.objects.filter(
-        **{key: value for key, value in lookups.items() if value not in (None, "")}
-    )
+    scope = Ticket.objects.filter(**{key: value for key, value in lookups.items() if value not in (None, "")})
     if unassigned:
         scope = scope.filter(assignee__isnull=True)
     return scope
@@ -152,9 +150,7 @@ def message_list(*, ticket_id: int) -> QuerySet[TicketMessage]:
 
 def message_get(*, pk: int) -> TicketMessage:
     return (
-        TicketMessage.objects.annotate(author_email=F("author_user__email"))
-        .prefetch_related("attachments")
-        .get(pk=pk)
+        TicketMessage.objects.annotate(author_email=F("author_user__email")).prefetch_related("attachments").get(pk=pk)
     )
 
 
@@ -226,3 +222,34 @@ def sla_breach_counts(
         .values_list("ticket__customer_id", *(f"d{n}" for n in days))
     )
     return {customer_id: dict(zip(days, counts, strict=True)) for customer_id, *counts in rows}
+
+
+# --- Who handles a customer's tickets (success reads this to pick a playbook step's support agent) ----------
+
+
+def ticket_handler_counts(*, customer_id: int, since: dt.datetime) -> dict[int, tuple[int, dt.datetime]]:
+    """{staff user id: (tickets handled, latest activity)} for one customer's tickets since `since`.
+
+    A user handled a ticket when they wrote a staff message on it (public reply or internal note) since `since`,
+    or it was assigned to them and opened since `since`; each ticket counts once per user. Two statements,
+    bounded by the customer's recent tickets; merged tickets never count."""
+    handled: dict[int, dict[int, dt.datetime]] = {}
+    messages = (
+        TicketMessage.objects.filter(
+            ticket__customer_id=customer_id,
+            ticket__merged_into__isnull=True,
+            author_user__isnull=False,
+            created_at__gte=since,
+        )
+        .values("author_user_id", "ticket_id")
+        .annotate(last=Max("created_at"))
+        .order_by()
+        .values_list("author_user_id", "ticket_id", "last")
+    )
+    assigned = Ticket.objects.filter(
+        customer_id=customer_id, merged_into__isnull=True, assignee__isnull=False, created_at__gte=since
+    ).values_list("assignee_id", "pk", "created_at")
+    for user_id, ticket_id, at in [*messages, *assigned]:
+        tickets = handled.setdefault(user_id, {})
+        tickets[ticket_id] = max(at, tickets.get(ticket_id, at))
+    return {user_id: (len(tickets), max(tickets.values())) for user_id, tickets in handled.items()}

@@ -1,8 +1,11 @@
 """REST API v1 for onboarding playbooks:
 
     GET   /api/v1/playbooks/                                 templates with their steps and versions
+    GET   /api/v1/playbooks/{id}/time-to-value/, .../friction/, .../export/   (success/api/playbook_reports.py)
+    POST  /api/v1/playbooks/import/                          the JSON of `manage.py playbooks import`
     GET   /api/v1/playbook-runs/?customer=&status=&owner=    runs with their steps and progress
     POST  /api/v1/playbook-runs/                             start {"playbook", "customer"}
+    POST  /api/v1/playbook-runs/{id}/cancel/                 cancel {"reason"}: open steps skipped, tasks cancelled
     GET   /api/v1/playbook-runs/{run_id}/steps/[{id}/]
     PATCH /api/v1/playbook-runs/{run_id}/steps/{id}/         complete ({"status": "done"}), skip ({"status":
                                                              "skipped", "reason"}), re-date ({"due_date"}),
@@ -11,11 +14,15 @@
 Reads come from success.playbooks.selectors, writes go through success.playbooks.services.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Max
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
@@ -24,7 +31,9 @@ from crm.api.serializers import InputSerializer, StaffEmailField
 from crm.api.views import ApiViewSet, location_header
 from crm.filters import EmailFilter, IdFilter, choice_filter
 from crm.models import ContactRole, Customer, LifecycleStage
+from success.api.playbook_reports import PlaybookExportSerializer, PlaybookReportsMixin, api_field
 from success.playbooks import selectors, services
+from success.playbooks.definitions import playbook_import
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, PlaybookVersion, RunStep
 
 # --- Templates -----------------------------------------------------------------------------------------------
@@ -99,7 +108,7 @@ class PlaybookFilterSet(filters.FilterSet):
 
 
 @extend_schema(tags=["playbooks"])
-class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class PlaybookViewSet(PlaybookReportsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Onboarding playbook templates (edited in the admin or imported as JSON with `manage.py playbooks`)."""
 
     permission_model = PlaybookTemplate
@@ -118,6 +127,42 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     @extend_schema(summary="Get a playbook template", responses={200: PlaybookSerializer, **DETAIL_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Import a playbook from JSON (config as code)",
+        request=PlaybookExportSerializer,
+        responses={
+            201: OpenApiResponse(PlaybookSerializer, description="A new template was created."),
+            200: OpenApiResponse(PlaybookSerializer, description="The template of that name, updated or unchanged."),
+            **WRITE_ERRORS,
+        },
+        description="The JSON of `GET /playbooks/{id}/export/` (or `manage.py playbooks export`), validated as "
+        "`manage.py playbooks import` does: creates the template of that name or replaces its steps. A new "
+        "version is made only when the definition changed (importing it unchanged makes none). Refused with "
+        "nothing changed, 400 naming the field by its path, e.g. `steps.2.offset_days` or "
+        "`steps.0.email_template` (an email template or survey name unknown here).",
+        filters=False,
+    )
+    @action(detail=False, methods=["post"], url_path="import", pagination_class=None, filterset_class=None)
+    def import_json(self, request):
+        data = request.data
+        name = data.get("name") if isinstance(data, dict) else None
+        latest = PlaybookTemplate.objects.filter(name=name).aggregate(number=Max("versions__number"))["number"]
+        existed = latest is not None or PlaybookTemplate.objects.filter(name=name).exists()
+        try:
+            template, _ = playbook_import(data=data, actor=self.actor)
+        except DjangoValidationError as exc:
+            if not hasattr(exc, "error_dict"):
+                raise
+            raise DjangoValidationError(
+                {api_field(field): messages for field, messages in exc.message_dict.items()}
+            ) from exc
+        body = PlaybookSerializer(selectors.playbook_list().get(pk=template.pk)).data
+        if existed:
+            return Response(body)
+        return Response(
+            body, status=status.HTTP_201_CREATED, headers=location_header(request, "playbook-detail", template.pk)
+        )
 
 
 # --- Runs ----------------------------------------------------------------------------------------------------
@@ -215,6 +260,10 @@ class RunStartInputSerializer(InputSerializer):
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), help_text="The customer's id.")
 
 
+class RunCancelInputSerializer(InputSerializer):
+    reason = serializers.CharField(max_length=300, help_text="Why the run is cancelled (on the timeline).")
+
+
 class RunFilterSet(filters.FilterSet):
     customer = IdFilter(field_name="customer_id", help_text="The customer's id.")
     playbook = IdFilter(field_name="template_id", help_text="The playbook template's id.")
@@ -266,6 +315,25 @@ class PlaybookRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
         return Response(
             data, status=status.HTTP_201_CREATED, headers=location_header(request, "playbook-run-detail", run.pk)
         )
+
+    @extend_schema(
+        summary="Cancel a playbook run",
+        request=RunCancelInputSerializer,
+        responses={200: PlaybookRunSerializer, **WRITE_ERRORS, 404: ERROR_404},
+        description="Like the admin's Cancel action: the open steps are closed (their tasks cancelled), the run "
+        "becomes `cancelled` and the timeline says why. 400 on `reason` when it is missing or blank, on `status` "
+        "when the run is already completed or cancelled (nothing changes then).",
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], url_path="cancel", pagination_class=None, filterset_class=None)
+    def cancel(self, request, pk=None):
+        run = get_object_or_404(PlaybookRun.objects.only("pk"), pk=pk)
+        if not request.user.has_perm("success.change_playbookrun"):
+            raise PermissionDenied("Your role cannot cancel playbook runs.")
+        serializer = RunCancelInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.run_cancel(run=run, reason=serializer.validated_data["reason"], actor=self.actor)
+        return Response(PlaybookRunSerializer(selectors.run_list().get(pk=run.pk)).data)
 
 
 class RunStepUpdateInputSerializer(InputSerializer):

@@ -1,66 +1,58 @@
-"""The calendar file of a playbook meeting step, for the CSM (the task links to it from the run page): one VEVENT
-at MEETING_HOUR on the step's due date in the customer's time zone, written in UTC (so no VTIMEZONE is needed),
-with a UID stable per step, so importing it again updates the same event.
+"""The calendar file of a playbook meeting step, for the CSM (the run page links to it), built with the
+`icalendar` library like the QBR invites (success/qbrs/calendar.py):
 
-Written by hand (RFC 5545 text): the `icalendar` library is not installed in this environment. QBR invites
-(METHOD:REQUEST with VTIMEZONE and SEQUENCE) are a different, richer case."""
+- one VEVENT at MEETING_HOUR on the step's due date, written in the customer's time zone (DTSTART;TZID=...)
+  with its VTIMEZONE, so the meeting stays at 10:00 local time across a DST change;
+- a UID stable per step, so importing the file again updates the same event rather than adding one;
+- SEQUENCE = the step's `calendar_sequence`, bumped by the services whenever its due date moves (a re-date, or
+  a re-date of the step it counts from), so calendar clients take the newer file as the update.
+"""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
+from icalendar import Calendar, Event
 
 from success.playbooks.models import RunStep
 
 MEETING_HOUR = 10
+PRODID = "-//Customer Success CRM//Playbooks//EN"
 
 
-def _escape(text: str) -> str:
-    return (
-        text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\\n").replace("\n", "\\n")
-    )
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
 
 
-def _fold(line: str) -> str:
-    """Lines longer than 75 octets are folded (RFC 5545 3.1)."""
-    out, current = [], ""
-    for char in line:
-        if len((current + char).encode()) > 75:
-            out.append(current)
-            current = " " + char
-        else:
-            current += char
-    out.append(current)
-    return "\r\n".join(out)
-
-
-def _utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+def meeting_uid(step: RunStep) -> str:
+    return f"playbook-step-{step.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}"
 
 
 def meeting_start(step: RunStep) -> dt.datetime:
-    zone = ZoneInfo(step.run.customer.timezone or "UTC")
-    return dt.datetime.combine(step.due_date, dt.time(MEETING_HOUR), tzinfo=zone)
+    return dt.datetime.combine(step.due_date, dt.time(MEETING_HOUR), tzinfo=_zone(step.run.customer.timezone))
 
 
-def meeting_ics(step: RunStep) -> str:
+def meeting_ics(step: RunStep, *, stamp: dt.datetime | None = None) -> str:
     start = meeting_start(step)
     minutes = int(step.spec.get("meeting_minutes") or 30)
     customer = step.run.customer
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//Customer Success CRM//Playbooks//EN",
-        "CALSCALE:GREGORIAN",
-        "BEGIN:VEVENT",
-        f"UID:playbook-step-{step.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}",
-        f"DTSTAMP:{_utc(timezone.now())}",
-        f"DTSTART:{_utc(start)}",
-        f"DTEND:{_utc(start + dt.timedelta(minutes=minutes))}",
-        f"SUMMARY:{_escape(f'{step.title}: {customer.name}')}",
-        f"DESCRIPTION:{_escape(step.spec.get('instructions') or step.run.template.name)}",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
-    return "\r\n".join(_fold(line) for line in lines) + "\r\n"
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    event = Event()
+    event.add("uid", meeting_uid(step))
+    event.add("sequence", step.calendar_sequence)
+    event.add("dtstamp", (stamp or timezone.now()).astimezone(dt.UTC))
+    event.add("dtstart", start)
+    event.add("dtend", start + dt.timedelta(minutes=minutes))
+    event.add("summary", f"{step.title}: {customer.name}")
+    event.add("description", step.spec.get("instructions") or step.run.template.name)
+    event.add("status", "CONFIRMED")
+    calendar.add_component(event)
+    calendar.add_missing_timezones()
+    return calendar.to_ical().decode()

@@ -196,6 +196,9 @@ class RunStep(models.Model):
     planned_due_date = models.DateField(help_text="The due date computed at the start (re-dating keeps this).")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     redated_count = models.PositiveSmallIntegerField(default=0)
+    calendar_sequence = models.PositiveIntegerField(
+        default=0, help_text="Meetings: the .ics SEQUENCE, bumped whenever the due date moves (calendars update)."
+    )
     skip_reason = models.CharField(max_length=300, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(

@@ -77,19 +77,48 @@ class TimeToValue:
     overall: Distribution
 
 
-def time_to_value(*, template: PlaybookTemplate | None = None, today: dt.date | None = None) -> TimeToValue:
+def time_to_value(
+    *,
+    template: PlaybookTemplate | None = None,
+    today: dt.date | None = None,
+    started_from: dt.date | None = None,
+    started_to: dt.date | None = None,
+    owner_email: str | None = None,
+) -> TimeToValue:
+    """Over the runs (not cancelled) of `template` (default every template) started in [started_from,
+    started_to] (the customer's local dates, both included) and owned by the CSM of `owner_email`; one query."""
     runs = PlaybookRun.objects.exclude(status=PlaybookRun.Status.CANCELLED).select_related(
         "template", "customer", "owner"
     )
     if template is not None:
         runs = runs.filter(template=template)
+    if started_from is not None:
+        runs = runs.filter(started_on__gte=started_from)
+    if started_to is not None:
+        runs = runs.filter(started_on__lte=started_to)
+    if owner_email:
+        runs = runs.filter(owner__email__iexact=owner_email)
     today = today or timezone.localdate()
     per_run, by_template, by_csm, overall = [], defaultdict(list), defaultdict(list), []
     for run in runs.order_by("pk").iterator(chunk_size=2000):
         days = run_time_to_value_days(run)
+        completed_on = run.started_on + dt.timedelta(days=days) if days is not None else None
         decided = days is not None or (today - run.started_on).days >= WITHIN_DAYS
         row = (days, decided)
-        per_run.append({"run": run.pk, "customer": run.customer.name, "template": run.template.name, "days": days})
+        per_run.append(
+            {
+                "run": run.pk,
+                "customer": run.customer.name,
+                "customer_id": run.customer_id,
+                "template": run.template.name,
+                "owner": run.owner.email if run.owner else None,
+                "status": run.status,
+                "started_on": run.started_on,
+                "completed_on": completed_on,
+                "days": days,
+                "within_30": None if not decided else days is not None and days <= WITHIN_DAYS,
+            }
+        )
         by_template[run.template.name].append(row)
         by_csm[run.owner.email if run.owner else ""].append(row)
         overall.append(row)

@@ -11,10 +11,13 @@ Due dates: business days (Monday to Friday) counted from the customer's local da
 previous step's due date. A step due on day D is due from the start of D in the customer's time zone.
 
 Staff steps (task, meeting; assigned to the owner CSM or a support agent) become CSM tasks linked to the run
-step (`source`) when the run starts; completing or skipping the step closes its task, and the periodic scan
-completes a step whose task was marked done. Steps the customer does (assignee "customer") have no task: the
-CSM completes them, or a milestone's usage event does. Finishing the final milestone completes the run (any
-step still open is skipped "run completed") and moves the customer to the template's next stage.
+step (`source`) when the run starts. A support agent's steps go to the agent `success.playbooks.assignment`
+picks (who handled the customer's tickets most, else the least loaded agent, else the owner CSM), each with a
+"playbook.step_assigned" timeline event saying who and why. Completing or skipping the step closes its task,
+and the periodic scan completes a step whose task was marked done. Steps the customer does (assignee
+"customer") have no task: the CSM completes them, or a milestone's usage event does. Finishing the final
+milestone completes the run (any step still open is skipped "run completed") and moves the customer to the
+template's next stage.
 """
 
 import datetime as dt
@@ -34,6 +37,7 @@ from crm.services import customer_update
 from crm.task_services import task_close, task_create, task_update
 from crm.timeline import timeline_record
 from crm.unsubscribe import unsubscribe_headers
+from success.playbooks.assignment import AgentPick, pick_support_agent
 from success.playbooks.definitions import check_definition, latest_version, playbook_version
 from success.playbooks.models import (
     AssigneeKind,
@@ -96,8 +100,10 @@ def _task_reason(run: PlaybookRun, step: RunStep) -> str:
     return f"{run.template.name}: {step.title}"[:300]
 
 
-def _staff_assignee(customer: Customer, assignee_kind: str):
-    # A support agent's step goes to the owner CSM until someone reassigns it (no agent is known at the start).
+def _staff_assignee(customer: Customer, assignee_kind: str, agent: AgentPick | None):
+    """The owner CSM, the support agent picked for the run (success.playbooks.assignment), or None (customer)."""
+    if assignee_kind == AssigneeKind.SUPPORT_AGENT and agent is not None:
+        return agent.user
     return customer.owner if assignee_kind in (AssigneeKind.OWNER, AssigneeKind.SUPPORT_AGENT) else None
 
 
@@ -153,6 +159,9 @@ def playbook_start(
         raise ValidationError(
             {"playbook": f"{customer.name} already has a run of {template.name} for this stage entry."}
         ) from exc
+    agent = None
+    if any(spec["assignee"] == AssigneeKind.SUPPORT_AGENT for spec in definition["steps"]):
+        agent = pick_support_agent(customer=customer, now=now)
     steps = []
     for index, (spec, due) in enumerate(zip(definition["steps"], due_dates(definition["steps"], start), strict=True)):
         steps.append(
@@ -162,7 +171,7 @@ def playbook_start(
                 title=spec["title"],
                 kind=spec["kind"],
                 assignee_kind=spec["assignee"],
-                assignee=_staff_assignee(customer, spec["assignee"]),
+                assignee=_staff_assignee(customer, spec["assignee"], agent),
                 spec=spec,
                 due_date=due,
                 planned_due_date=due,
@@ -191,6 +200,18 @@ def playbook_start(
         source=run,
         payload={"run_id": run.pk, "template_id": template.pk, "version": version.number, "entry_key": entry_key},
     )
+    for step in steps:
+        if agent is not None and step.assignee_kind == AssigneeKind.SUPPORT_AGENT:
+            who = agent.user.email if agent.user else "nobody (no owner CSM)"
+            _event(
+                step,
+                "playbook.step_assigned",
+                f"{step.title} assigned to {who}: {agent.why}",
+                actor=actor,
+                now=now,
+                to=agent.user.email if agent.user else None,
+                rule=agent.rule,
+            )
     due_now = [s.pk for s in steps if s.kind in SENDING_KINDS and s.due_date <= start]
     if due_now:
         _enqueue_steps_on_commit(due_now)
@@ -494,7 +515,8 @@ def run_step_redate(*, step: RunStep, due_date: dt.date, actor=None, now: dt.dat
     old = step.due_date
     step.due_date = due_date
     step.redated_count += 1
-    step.save(update_fields=["due_date", "redated_count"])
+    step.calendar_sequence += 1
+    step.save(update_fields=["due_date", "redated_count", "calendar_sequence"])
     if step.task_id and step.task.status == Task.Status.OPEN:
         task_update(task=step.task, due_date=due_date, actor=actor)
     _event(
@@ -513,7 +535,8 @@ def run_step_redate(*, step: RunStep, due_date: dt.date, actor=None, now: dt.dat
         previous = new
         if later.status == RunStep.Status.PENDING and later.due_date != new:
             later.due_date = new
-            later.save(update_fields=["due_date"])
+            later.calendar_sequence += 1
+            later.save(update_fields=["due_date", "calendar_sequence"])
             if later.task_id and later.task.status == Task.Status.OPEN:
                 task_update(task=later.task, due_date=new, actor=actor)
     return step
@@ -527,7 +550,7 @@ def run_cancel(*, run: PlaybookRun, reason: str, actor=None, now: dt.datetime | 
         raise ValidationError({"reason": "Say why the run is cancelled."})
     run = PlaybookRun.objects.select_for_update(of=("self",)).select_related("template").get(pk=run.pk)
     if run.status != PlaybookRun.Status.ACTIVE:
-        raise ValidationError({"status": f"The run is already {run.status}."})
+        raise ValidationError({"status": f"The run is already {run.status}: only an active run can be cancelled."})
     for step in run.steps.filter(status=RunStep.Status.PENDING).select_related("task", "run__template"):
         _close(step, RunStep.Status.SKIPPED, actor=actor, now=now, reason=RUN_COMPLETED)
     run.status = PlaybookRun.Status.CANCELLED

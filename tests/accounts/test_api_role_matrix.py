@@ -62,6 +62,8 @@ WRITES = {
     ("/api/v1/surveys/{id}/campaigns/", "post"): ADMIN_CSM,
     ("/api/v1/playbook-runs/", "post"): ADMIN_CSM,  # starting a playbook is CSM work (tasks, emails, surveys)
     ("/api/v1/playbook-runs/{run_id}/steps/{id}/", "patch"): ADMIN_CSM,
+    ("/api/v1/playbook-runs/{id}/cancel/", "post"): ADMIN_CSM,
+    ("/api/v1/playbooks/import/", "post"): ADMIN_CSM,  # templates as config as code: CSMs edit playbooks
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 

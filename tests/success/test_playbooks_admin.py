@@ -99,22 +99,56 @@ def test_run_pages_and_customer_action(admin_client, customer_factory):
 
 def test_meeting_step_calendar_file(admin_client, customer_factory, client, make_staff):
     import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from icalendar import Calendar
+
+    from success.playbooks.services import run_step_redate
 
     template, _ = playbook_save(
-        name="Meet", steps=[{"title": "Kick-off", "kind": "meeting", "offset_days": 1, "meeting_minutes": 45}]
+        name="Meet",
+        steps=[
+            {"title": "Kick-off", "kind": "meeting", "offset_days": 1, "meeting_minutes": 45},
+            {"title": "Follow-up", "kind": "meeting", "offset_days": 2, "offset_from": "previous"},
+        ],
     )
     now = dt.datetime(2026, 3, 27, 12, tzinfo=dt.UTC)  # Friday; due Monday 30 March, after the EU DST change
     run = playbook_start(
         template=template, customer=customer_factory(name="Paris, Inc", timezone="Europe/Paris"), now=now
     )
-    step = run.steps.get()
-    response = admin_client.get(f"/admin/success/runstep/{step.pk}/meeting.ics")
-    assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
-    lines = response.content.decode().split("\r\n")
-    assert "DTSTART:20260330T080000Z" in lines  # 10:00 CEST
-    assert "DTEND:20260330T084500Z" in lines
-    assert f"UID:playbook-step-{step.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}" in lines
-    assert "SUMMARY:Kick-off: Paris\\, Inc" in lines
+    step, follow_up = run.steps.order_by("position")
+
+    def event_of(pk):
+        response = admin_client.get(f"/admin/success/runstep/{pk}/meeting.ics")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
+        calendar = Calendar.from_ical(response.content)
+        [timezone_] = calendar.walk("VTIMEZONE")
+        assert timezone_["TZID"] == "Europe/Paris"
+        [event] = calendar.walk("VEVENT")
+        return event
+
+    event = event_of(step.pk)
+    paris = ZoneInfo("Europe/Paris")
+    start, end = event.decoded("DTSTART"), event.decoded("DTEND")
+    assert event["DTSTART"].params["TZID"] == "Europe/Paris"
+    assert start == dt.datetime(2026, 3, 30, 10, tzinfo=paris) and start.utcoffset() == dt.timedelta(hours=2)
+    assert start.astimezone(dt.UTC) == dt.datetime(2026, 3, 30, 8, tzinfo=dt.UTC)  # 10:00 CEST
+    assert end - start == dt.timedelta(minutes=45)
+    uid = f"playbook-step-{step.pk}@{settings.EMAIL_MESSAGE_ID_DOMAIN}"
+    assert str(event["UID"]) == uid and event.decoded("SEQUENCE") == 0
+    assert str(event["SUMMARY"]) == "Kick-off: Paris, Inc"
+    assert event_of(follow_up.pk).decoded("SEQUENCE") == 0
+
+    # Re-dated across the next DST change back (25 October): same UID, next SEQUENCE, still 10:00 local (UTC+1).
+    run_step_redate(step=step, due_date=dt.date(2026, 10, 26), now=now)
+    moved = event_of(step.pk)
+    assert str(moved["UID"]) == uid and moved.decoded("SEQUENCE") == 1
+    assert moved.decoded("DTSTART").astimezone(dt.UTC) == dt.datetime(2026, 10, 26, 9, tzinfo=dt.UTC)
+    # The follow-up counts from it: it moved too, so its calendar file is an update as well.
+    moved_follow_up = event_of(follow_up.pk)
+    assert moved_follow_up.decoded("SEQUENCE") == 1
+    assert moved_follow_up.decoded("DTSTART") == dt.datetime(2026, 10, 28, 10, tzinfo=paris)
+
     assert ".ics" in admin_client.get(f"/admin/success/playbookrun/{run.pk}/change/").content.decode()
     client.force_login(make_staff("support_agent"))
     assert client.get(f"/admin/success/runstep/{step.pk}/meeting.ics").status_code == 200  # view permission
