@@ -6,7 +6,8 @@ Per round (as many ids as the rate limit grants, crm.email_rate):
   1. claim: one `UPDATE ... SET status='sending' WHERE id IN (...) AND status='queued' AND due RETURNING id`,
      committed before any SMTP (the rules of crm.outbound_email: a redelivered batch claims nothing);
   2. load the claimed rows (one SELECT) and their personal values (one query per kind, BULK_PERSONALIZERS);
-  3. one SMTP connection for all of them; each accepted message is remembered, and every MARK_EVERY of them
+  3. every message built first, then one SMTP connection for all of them; each accepted message is
+     remembered, and every MARK_EVERY of them
      are marked sent in one UPDATE with their timeline events in one INSERT (timeline_record_many);
   4. a message the server refuses (4xx/5xx) is that message's failure alone (retried with backoff or failed,
      like a single send); the others go on.
@@ -22,8 +23,10 @@ import math
 import smtplib
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import get_connection
+from django.core.mail.message import sanitize_address
 from django.db import connection as db
 from django.db import transaction
 from django.db.models import F
@@ -34,6 +37,7 @@ from crm.models import OutboundEmail, TimelineEvent
 from crm.outbound_email import (
     BULK_PERSONALIZERS,
     CLOCK_SKEW,
+    PERSONALIZERS,
     _build_message,
     _record_failure,
     _record_failures,
@@ -77,10 +81,48 @@ def _personal_values(emails: list[OutboundEmail]) -> dict[int, dict[str, str]]:
         by_kind[email.kind].append(email)
     values: dict[int, dict[str, str]] = {}
     for kind, group in by_kind.items():
-        bulk = BULK_PERSONALIZERS.get(kind)
+        bulk, single = BULK_PERSONALIZERS.get(kind), PERSONALIZERS.get(kind)
         if bulk is not None:
             values.update(bulk(group))
-    return values
+        elif single is not None:
+            values.update({email.pk: single(email) for email in group})
+    return {email.pk: values.get(email.pk, {}) for email in emails}
+
+
+class _Built:
+    """One email's bytes for the wire (or the exception building it raised)."""
+
+    __slots__ = ("data", "email", "error", "from_email", "recipients")
+
+    def __init__(self, email, from_email="", recipients=(), data=b"", error=None):
+        self.email, self.from_email, self.recipients, self.data, self.error = (
+            email,
+            from_email,
+            recipients,
+            data,
+            error,
+        )
+
+
+def _build_all(emails, values, connection) -> list[_Built]:
+    """Every message's bytes for the wire, before the first is sent: the SMTP loop then only talks (measured:
+    building between round trips, or in a second thread contending for the GIL, slows every round trip)."""
+    out = []
+    for email in emails:
+        try:
+            message = _build_message(email, connection, values[email.pk], check=False)
+            encoding = message.encoding or settings.DEFAULT_CHARSET
+            out.append(
+                _Built(
+                    email,
+                    sanitize_address(message.from_email, encoding),
+                    [sanitize_address(a, encoding) for a in message.recipients()],
+                    message.message().as_bytes(linesep="\r\n"),
+                )
+            )
+        except Exception as exc:  # a message Django cannot build: that email's failure alone
+            out.append(_Built(email, error=exc))
+    return out
 
 
 def _mark_sent(emails: list[OutboundEmail]) -> None:
@@ -140,11 +182,14 @@ def _send_claimed(emails: list[OutboundEmail], counts: dict[str, int]) -> bool:
         return True
     sent: list[OutboundEmail] = []
     try:
-        for index, email in enumerate(emails):
+        for index, item in enumerate(_build_all(emails, values, connection)):
+            email = item.email
             try:
-                message = _build_message(email, connection, values.get(email.pk), check=False)
-                if not connection.send_messages([message]):
-                    raise smtplib.SMTPException("The email backend sent nothing.")
+                if item.error is not None:
+                    raise item.error
+                if connection.connection is None:  # the backend closed it (e.g. after a 421)
+                    raise smtplib.SMTPServerDisconnected("The SMTP connection was closed.")
+                connection.connection.sendmail(item.from_email, item.recipients, item.data)
             except Exception as exc:
                 if _is_connection_lost(exc):
                     logger.warning("SMTP connection lost sending email %s: %s", email.pk, exc)
