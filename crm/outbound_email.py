@@ -207,10 +207,12 @@ def _email_row(
 
 
 @transaction.atomic
-def email_queue_bulk(emails: Iterable[dict[str, Any]]) -> list[int]:
+def email_queue_bulk(emails: Iterable[dict[str, Any]], *, interactive: bool = False) -> list[int]:
     """Many emails at once (e.g. the SLA sweep's notifications for a batch of tickets): the rows email_queue
     would store, one INSERT per BULK_BATCH of them, and their tasks published together on commit.
 
+    Bulk email (campaigns, outreach, playbooks) goes out in `crm.send_email_batch` tasks; interactive=True
+    (e.g. staff notifications) publishes one `crm.send_email` task per email, on the interactive queue.
     Each dict holds email_queue's keyword arguments. A key already stored (by an earlier call, or another
     transaction meanwhile) is skipped and queues nothing: that row is the email. Returns the ids of the rows
     stored by this call. Raises ValidationError, storing nothing, if any email is malformed.
@@ -242,12 +244,17 @@ def email_queue_bulk(emails: Iterable[dict[str, Any]]) -> list[int]:
         )
     stored.sort()
     if stored:
-        _enqueue_many_on_commit(stored)
+        transaction.on_commit(lambda: publish_each(stored) if interactive else publish_batches(stored))
     return stored
 
 
-def _enqueue_many_on_commit(email_ids: list[int]) -> None:
-    transaction.on_commit(lambda: publish_batches(email_ids))
+def publish_each(email_ids: list[int]) -> int:
+    """One `crm.send_email` task per email; on a broker error the rest are marked unpublished."""
+    for done, email_id in enumerate(email_ids):
+        if not publish_one(email_id):
+            _mark_published(email_ids[done:], published=False)
+            return done
+    return len(email_ids)
 
 
 def publish_batches(email_ids: list[int], countdown: int | None = None) -> int:
