@@ -62,8 +62,10 @@ test: $(STAMP)
 ## tickets: inbound emails per second, the SLA sweep over 100,000 open tickets, the list at 1,000,000 tickets
 ## usage: POST /api/v1/usage-events/ events per second through gunicorn (batches of 1,000), statements per batch
 ## health: the full health recompute of 100,000 customers (own database, crm_bench_health) against one raw SQL aggregate
+## email: one worker's bulk email rate (crm.send_email_batch) against a bare smtplib loop to the same SMTP server
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_customers.py; status=$$?; \
+	$(PY) tests/benchmarks/bench_email.py || status=1; \
 	$(PY) tests/benchmarks/bench_tickets.py || status=1; \
 	$(PY) tests/benchmarks/bench_usage.py || status=1; \
 	$(PY) tests/benchmarks/bench_health.py || status=1; \

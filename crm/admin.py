@@ -64,7 +64,6 @@ EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Panels, columns and list filters other apps add to the customer admin: crm/admin_extensions.py.
 
 
-
 def copy_saved(obj, saved) -> None:
     """Make the admin's instance the row the service saved (pk, normalised values)."""
     for field in saved._meta.concrete_fields:
@@ -221,8 +220,9 @@ class CustomerAdminForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin,
-                    ImportExportModelAdmin, SimpleHistoryAdmin):
+class CustomerAdmin(
+    ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin, ImportExportModelAdmin, SimpleHistoryAdmin
+):
     form = CustomerAdminForm
     list_display = ("name", "domain", "lifecycle_stage", "tier", "owner", "arr_reporting", "renewal_date")
     list_select_related = ("owner",)
@@ -441,8 +441,7 @@ def save_contacts_formset(request, customer, formset) -> None:
             continue
         changed = [f for f in form.changed_data if f in CONTACT_FIELDS]
         if changed:
-            contact = call(index, contact_update, contact=form.instance,
-                           **{f: form.cleaned_data[f] for f in changed})
+            contact = call(index, contact_update, contact=form.instance, **{f: form.cleaned_data[f] for f in changed})
             formset.changed_objects.append((contact, changed))
     offset = len(formset.initial_forms)
     for index, form in enumerate(formset.extra_forms, start=offset):
@@ -468,8 +467,9 @@ def save_notes_formset(request, customer, formset) -> None:
 
 
 @admin.register(Contact)
-class ContactAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin,
-                   ImportExportModelAdmin, SimpleHistoryAdmin):
+class ContactAdmin(
+    ServiceErrorsAdminMixin, FastChangelistMixin, ServiceImportExportMixin, ImportExportModelAdmin, SimpleHistoryAdmin
+):
     list_display = ("email", "full_name", "customer", "role", "is_primary")
     list_select_related = ("customer",)
     list_filter = ("role", "is_primary", CustomerFilter)
@@ -609,7 +609,11 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdm
         "last_error",
         "created_at",
         "next_attempt_at",
+        "published_at",
         "claimed_at",
+        "unknown_at",
+        "resends",
+        "resent_at",
         "sent_at",
         "customer",
         "contact",
@@ -636,9 +640,7 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdm
         if resent:
             self.message_user(request, f"Queued {resent} email(s) to be sent again.", messages.SUCCESS)
         if skipped:
-            self.message_user(
-                request, f"Skipped {skipped} email(s) that are not failed or unknown.", messages.WARNING
-            )
+            self.message_user(request, f"Skipped {skipped} email(s) that are not failed or unknown.", messages.WARNING)
 
 
 @admin.register(Heartbeat)

@@ -153,7 +153,7 @@ class DefaultChoiceFilter(admin.SimpleListFilter):
 
 
 class MineFilter(admin.SimpleListFilter):
-    """"My customers" / "My tasks": rows whose owner is the signed-in user."""
+    """ "My customers" / "My tasks": rows whose owner is the signed-in user."""
 
     title = "ownership"
     parameter_name = "mine"

@@ -13,9 +13,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 class ServiceRefused(Exception):
     """A service rejected an admin write. `prefix`/`index`: the inline form it concerns (None: main form)."""
 
-    def __init__(
-        self, errors: dict[str | None, list[str]], prefix: str | None = None, index: int | None = None
-    ):
+    def __init__(self, errors: dict[str | None, list[str]], prefix: str | None = None, index: int | None = None):
         super().__init__(errors)
         self.errors = errors
         self.prefix = prefix

@@ -493,9 +493,7 @@ def demo_seed(
         number = _next_external_number()
         for chunk_start in range(0, customers, batch_size):
             chunk = min(batch_size, customers - chunk_start)
-            specs = [
-                gen.account(n_owners=len(csm_ids), n_contacts=contacts_per_customer) for _ in range(chunk)
-            ]
+            specs = [gen.account(n_owners=len(csm_ids), n_contacts=contacts_per_customer) for _ in range(chunk)]
             rows = []
             for spec in specs:
                 rows.append(

@@ -41,9 +41,7 @@ class Customer(models.Model):
     external_id = models.CharField(
         max_length=100, unique=True, null=True, blank=True, help_text="The id integrations know it by."
     )
-    lifecycle_stage = models.CharField(
-        max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.ONBOARDING
-    )
+    lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.ONBOARDING)
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.SMB)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -148,9 +146,7 @@ class TimelineEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     summary = models.CharField(max_length=300)
-    source_type = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    source_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source_id = models.CharField(max_length=64, blank=True)
     source = GenericForeignKey("source_type", "source_id")
     payload = models.JSONField(default=dict, blank=True)
@@ -191,7 +187,7 @@ class OutboundEmail(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
-        UNKNOWN = "unknown", "Unknown (worker lost mid-send; not retried to avoid a duplicate)"
+        UNKNOWN = "unknown", "Unknown (worker lost mid-send; resent once with the same Message-ID)"
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=64, help_text="e.g. ticket_reply, survey_invite, outreach")
@@ -220,6 +216,19 @@ class OutboundEmail(models.Model):
     next_attempt_at = models.DateTimeField(help_text="When the next send attempt is due.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its send task was last handed to the broker; empty when publishing failed (the sweep "
+        "re-queues it).",
+    )
+    unknown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep found its worker gone mid-send (delivery unknown)."
+    )
+    resends = models.PositiveSmallIntegerField(
+        default=0, help_text="Automatic resends after an unknown outcome (same Message-ID)."
+    )
+    resent_at = models.DateTimeField(null=True, blank=True, help_text="When it was last resent automatically.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -232,10 +241,23 @@ class OutboundEmail(models.Model):
             ),
             models.Index(fields=["customer", "-created_at"], name="crm_email_customer_idx"),
             models.Index(fields=["contact", "-created_at"], name="crm_email_contact_idx"),
+            models.Index(fields=["unknown_at"], condition=Q(status="unknown"), name="crm_email_unknown_idx"),
         ]
 
     def __str__(self):
         return f"{self.subject} → {self.to_email}"
+
+
+class EmailRateBucket(models.Model):
+    """The token bucket of EMAIL_RATE_LIMIT_PER_MINUTE, shared by every worker (crm.email_rate)."""
+
+    name = models.CharField(max_length=50, unique=True, default="smtp")
+    tokens = models.FloatField(default=0)
+    refilled_at = models.DateTimeField()
+    version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name}: {self.tokens:.1f} tokens"
 
 
 class Heartbeat(models.Model):
@@ -269,9 +291,7 @@ class LedgerEntry(models.Model):
     subkind = models.CharField(max_length=30, blank=True, help_text="e.g. the survey kind: nps, ces, csat")
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     reason = models.CharField(max_length=200, blank=True)
-    source_type = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    source_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source_id = models.CharField(max_length=64, blank=True)
     source = GenericForeignKey("source_type", "source_id")
     created_at = models.DateTimeField()
@@ -286,7 +306,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.outcome}: {self.reason}"
-
 
 
 class EmailTemplate(models.Model):
@@ -344,9 +363,7 @@ class Task(models.Model):
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     # What created it: empty for a manual task, else the object (a ticket, a survey response, a playbook step).
-    source_type = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    source_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source_id = models.CharField(max_length=64, blank=True)
     source = GenericForeignKey("source_type", "source_id")
     created_by = models.ForeignKey(

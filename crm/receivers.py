@@ -51,9 +51,7 @@ def _contacts(recipient: str):
     if not address:
         return Contact.objects.none()
     # Contacts are stored lower-cased by the services; the exact spelling covers rows imported otherwise.
-    return (
-        Contact.objects.filter(email__in={address, address.lower()}).select_related("customer").order_by("pk")
-    )
+    return Contact.objects.filter(email__in={address, address.lower()}).select_related("customer").order_by("pk")
 
 
 def _detail(event: AnymailTrackingEvent, esp_name: str) -> str:

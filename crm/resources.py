@@ -45,9 +45,7 @@ CUSTOMER_COLUMNS = (
 # with the ARR change to the churn ARR movement; crm.churn.ChurnReason lists the reasons).
 CHURN_COLUMNS = ("churn_reason", "churn_note")
 # Resource field names; the `customer` field's column is `customer_external_id`.
-CONTACT_RESOURCE_FIELDS = (
-    "customer", "email", "first_name", "last_name", "role", "is_primary", "phone", "timezone"
-)
+CONTACT_RESOURCE_FIELDS = ("customer", "email", "first_name", "last_name", "role", "is_primary", "phone", "timezone")
 
 
 class StaffEmailWidget(widgets.ForeignKeyWidget):
@@ -190,8 +188,11 @@ class CustomerResource(ServiceResource):
                 name
                 for name in COMMERCIAL_FIELDS
                 if name in data
-                and (is_create or original.get(Customer._meta.get_field(name).attname)
-                     != getattr(instance, Customer._meta.get_field(name).attname))
+                and (
+                    is_create
+                    or original.get(Customer._meta.get_field(name).attname)
+                    != getattr(instance, Customer._meta.get_field(name).attname)
+                )
             ]
             message = str(exc) or "Your role cannot change this field."
             raise ValidationError({name: message for name in refused} or {NON_FIELD_ERRORS: message}) from exc

@@ -71,3 +71,44 @@ def customers_with_last_event(*, customer_ids: list[int], kinds: Iterable[str], 
         .order_by()
         .values("id", "contract_start", "created_at", "renewal_date", "last_event_at", "last_event_kind")
     )
+
+
+# --- Delivery state of an outbound email (what the invitation, the campaign and the outreach record show) -----
+
+DELIVERY_STATES = ("queued", "sending", "sent", "resent", "unknown", "failed")
+
+
+def email_delivery_state(email) -> str | None:
+    """queued / sending / sent / failed; "unknown" when its worker died mid-send and it is not (or no longer)
+    being resent; "resent" when it went out on an automatic resend with the same Message-ID. None: no email."""
+    if email is None:
+        return None
+    if email.status == "sent" and email.resends:
+        return "resent"
+    return email.status
+
+
+def email_delivery_state_expression(prefix: str = ""):
+    """The same as a SQL expression, for annotating rows that point at an email (prefix "email__") and counting
+    a campaign's states in one query."""
+    from django.db.models import Case, CharField, Value, When
+
+    return Case(
+        When(**{f"{prefix}status": "sent", f"{prefix}resends__gt": 0}, then=Value("resent")),
+        default=F(f"{prefix}status"),
+        output_field=CharField(),
+    )
+
+
+def email_delivery_states(email_ids: Iterable[int]) -> dict[int, str]:
+    """{email id: delivery state} for many emails in one query."""
+    from crm.models import OutboundEmail
+
+    ids = list(email_ids)
+    if not ids:
+        return {}
+    return dict(
+        OutboundEmail.objects.filter(pk__in=ids)
+        .annotate(state=email_delivery_state_expression())
+        .values_list("pk", "state")
+    )

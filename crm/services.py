@@ -137,8 +137,12 @@ def customer_create(*, actor=None, **data) -> Customer:
     if customer.arr:
         # Its first ARR takes effect at the contract start (today when that is unknown or still ahead).
         _send_arr_changed(
-            customer=customer, old=Decimal("0"), new=customer.arr, actor=actor,
-            effective_date=customer.contract_start, churn=churn,
+            customer=customer,
+            old=Decimal("0"),
+            new=customer.arr,
+            actor=actor,
+            effective_date=customer.contract_start,
+            churn=churn,
         )
     return customer
 
@@ -169,8 +173,12 @@ def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
     customer.save()
     if "arr" in changes:
         _send_arr_changed(
-            customer=customer, old=Decimal(changes["arr"][0]), new=customer.arr, actor=actor,
-            effective_date=None, churn=churn,
+            customer=customer,
+            old=Decimal(changes["arr"][0]),
+            new=customer.arr,
+            actor=actor,
+            effective_date=None,
+            churn=churn,
         )
     if "lifecycle_stage" in changes:
         old, new = changes["lifecycle_stage"]

@@ -49,9 +49,13 @@ def task_create(
                 summary=f"Task: {task.reason}",
                 actor=actor,
                 source=task,
-                payload={"task_id": task.pk, "type": task.type, "priority": task.priority,
-                         "owner": getattr(task.owner, "email", None),
-                         "due_date": task.due_date.isoformat() if task.due_date else None},
+                payload={
+                    "task_id": task.pk,
+                    "type": task.type,
+                    "priority": task.priority,
+                    "owner": getattr(task.owner, "email", None),
+                    "due_date": task.due_date.isoformat() if task.due_date else None,
+                },
             )
     except IntegrityError:
         existing = Task.objects.filter(customer=customer, type=type, reason=reason, status=Task.Status.OPEN).first()
@@ -88,9 +92,7 @@ def task_update(*, task: Task, actor=None, **data) -> Task:
             .first()
         )
         if duplicate is not None:
-            raise ValidationError(
-                {"reason": f"Open task #{duplicate.pk} already has this customer, type and reason."}
-            )
+            raise ValidationError({"reason": f"Open task #{duplicate.pk} already has this customer, type and reason."})
     task.save()
     timeline_record(
         customer=task.customer_id,

@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
+from crm.outbound_batch import email_send_batch
 from crm.outbound_email import email_send, email_sweep
 
 PERIODIC_TASKS = [
@@ -25,14 +26,22 @@ PERIODIC_TASKS = [
         "name": "Email retry sweep",
         "task": "crm.email_sweep",
         "every_seconds": 120,
-        "description": "Re-queues emails whose task was lost; flags emails whose worker died mid-send.",
+        "description": "Re-queues emails whose task was lost; resends once (same Message-ID) emails whose worker "
+        "died mid-send.",
     },
 ]
 
 
 @shared_task(name="crm.send_email", acks_late=True)
 def send_email(email_id: int) -> None:
+    """One email (interactive: ticket replies, QBR invites, staff notifications)."""
     email_send(email_id=email_id)
+
+
+@shared_task(name="crm.send_email_batch", acks_late=True)
+def send_email_batch(email_ids: list[int]) -> dict:
+    """A list of email ids (campaigns, outreach, playbook emails): one claim, one SMTP connection."""
+    return email_send_batch(email_ids=list(email_ids))
 
 
 @shared_task(name="crm.email_sweep")

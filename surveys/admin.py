@@ -23,6 +23,7 @@ from crm.admin import EMAIL_ADDRESS, CustomerFilter, ReadOnlyAdminMixin, copy_sa
 from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
+from crm.selectors import email_delivery_state_expression
 from surveys import wording
 from surveys.campaigns import campaign_audience_count
 from surveys.models import DEFAULT_QUESTIONS, Campaign, Invitation, Kind, Response, Survey
@@ -32,6 +33,7 @@ from surveys.selectors import (
     BAND_CHOICES,
     BAND_CONDITIONS,
     audience_summary,
+    campaign_email_counts,
     campaign_list,
     campaign_owner_emails,
     latest_responses,
@@ -114,8 +116,7 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
             "Triggers",
             {
                 "fields": ("send_after_ticket_solved", "ticket_solved_delay_hours", "recurring_months"),
-                "description": "Campaigns are sent with “Send campaign…” (or the API); these send by "
-                "themselves.",
+                "description": "Campaigns are sent with “Send campaign…” (or the API); these send by themselves.",
             },
         ),
     )
@@ -352,9 +353,7 @@ class ResultsForm(forms.Form):
     start = forms.DateField(required=False, help_text="YYYY-MM-DD, included.")
     end = forms.DateField(required=False, help_text="YYYY-MM-DD, included.")
     interval = forms.ChoiceField(choices=[(i, i.capitalize()) for i in INTERVALS], required=False)
-    tiers = forms.MultipleChoiceField(
-        choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple
-    )
+    tiers = forms.MultipleChoiceField(choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple)
     lifecycle_stages = forms.MultipleChoiceField(
         choices=LifecycleStage.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -377,9 +376,7 @@ class ResultsForm(forms.Form):
 
 
 class CampaignForm(forms.Form):
-    tiers = forms.MultipleChoiceField(
-        choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple
-    )
+    tiers = forms.MultipleChoiceField(choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple)
     lifecycle_stages = forms.MultipleChoiceField(
         choices=LifecycleStage.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -426,9 +423,7 @@ class SurveyFilter(admin.SimpleListFilter):
     parameter_name = "survey"
 
     def lookups(self, request, model_admin):
-        return [
-            (str(pk), name) for pk, name in Survey.objects.order_by("name", "id").values_list("pk", "name")
-        ]
+        return [(str(pk), name) for pk, name in Survey.objects.order_by("name", "id").values_list("pk", "name")]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -462,6 +457,7 @@ class CampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "invited",
         "suppressed",
+        "email_counts",
         "created_by_email",
         "created_at",
         "invitations_link",
@@ -476,6 +472,7 @@ class CampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "invited",
         "suppressed",
+        "email_counts",
         "trigger_key",
         "invitations_link",
         "created_by",
@@ -484,7 +481,7 @@ class CampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "finished_at",
     )
-    readonly_fields = ("audience_text", "trigger_key", "invitations_link", "queued_at")
+    readonly_fields = ("audience_text", "email_counts", "trigger_key", "invitations_link", "queued_at")
 
     def get_queryset(self, request):
         return campaign_list().select_related("survey")
@@ -493,9 +490,9 @@ class CampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         changelist = super().get_changelist_instance(request)
         # The owners the page's audiences name, in one query for the page.
         rows = list(changelist.result_list)
-        emails = campaign_owner_emails(rows)
+        emails, counts = campaign_owner_emails(rows), campaign_email_counts(rows)
         for row in rows:
-            row.owner_emails = emails
+            row.owner_emails, row.emails = emails, counts[row.pk]
         changelist.result_list = rows
         return changelist
 
@@ -506,14 +503,21 @@ class CampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             emails = campaign_owner_emails([obj])
         return audience_summary(obj.audience, emails)
 
+    @admin.display(description="Emails")
+    def email_counts(self, obj):
+        counts = getattr(obj, "emails", None) or campaign_email_counts([obj])[obj.pk]
+        return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "—"
+
     @admin.display(description="Created by", ordering="created_by__email")
     def created_by_email(self, obj):
         return getattr(obj, "created_by_email", None) or "—"
 
     @admin.display(description="Invitations")
     def invitations_link(self, obj):
-        url = reverse("admin:surveys_invitation_changelist") + "?" + urlencode(
-            {"survey": obj.survey_id, "trigger_key": obj.trigger_key}
+        url = (
+            reverse("admin:surveys_invitation_changelist")
+            + "?"
+            + urlencode({"survey": obj.survey_id, "trigger_key": obj.trigger_key})
         )
         return format_html('<a href="{}">Invitations</a>', url)
 
@@ -528,6 +532,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin)
         "trigger",
         "status",
         "suppressed_reason",
+        "email_state",
         "sent_at",
     )
     list_display_links = ("id",)
@@ -551,11 +556,19 @@ class InvitationAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin)
         "reminded_at",
         "expires_at",
         "email",
+        "email_state",
         "response_link",
         "created_by",
         "created_at",
     )
-    readonly_fields = ("response_link",)
+    readonly_fields = ("response_link", "email_state")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(email_state=email_delivery_state_expression("email__"))
+
+    @admin.display(description="Email")
+    def email_state(self, obj):  # unknown: the worker stopped mid-send; resent: sent again, same Message-ID
+        return obj.email_state or "—"
 
     @admin.display(description="Contact", ordering="contact__email")
     def contact_email(self, obj):
@@ -567,9 +580,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin)
         if response is None:
             return "—"
         url = reverse("admin:surveys_response_change", args=[response.pk])
-        return format_html(
-            '<a href="{}">{} {} ({})</a>', url, response.kind.upper(), response.score, response.band
-        )
+        return format_html('<a href="{}">{} {} ({})</a>', url, response.kind.upper(), response.score, response.band)
 
     def get_search_results(self, request, queryset, search_term):
         return search_by_contact_email(queryset, search_term), False

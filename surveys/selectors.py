@@ -11,6 +11,7 @@ from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from crm.models import ContactRole, Customer, LifecycleStage, Tier
+from crm.selectors import email_delivery_state_expression
 from crm.spreadsheets import spreadsheet_text
 from surveys.models import Campaign, Invitation, Kind, Response, Survey, band
 
@@ -43,12 +44,38 @@ def survey_list() -> QuerySet[Survey]:
 
 
 def invitation_list() -> QuerySet[Invitation]:
-    """Invitations with their survey's name, the contact's email and the response id (one LEFT JOIN each)."""
+    """Invitations with their survey's name, the contact's email, the response id and the delivery state of
+    their email (crm.selectors.email_delivery_state; one LEFT JOIN each)."""
     return Invitation.objects.annotate(
         survey_name=F("survey__name"),
         contact_email=F("contact__email"),
         response_id=F("response__id"),
+        email_state=email_delivery_state_expression("email__"),
     )
+
+
+EMAIL_COUNTS = ("sent", "resent", "unknown", "failed", "pending")
+
+
+def campaign_email_counts(campaigns: Iterable[Campaign]) -> dict[int, dict[str, int]]:
+    """{campaign id: {sent, resent, unknown, failed, pending}}: how the emails of the campaigns' invitations
+    went, for a whole page in one query (pending: queued or being sent)."""
+    rows = list(campaigns)
+    by_key = {c.trigger_key: c.pk for c in rows}
+    counts = {c.pk: dict.fromkeys(EMAIL_COUNTS, 0) for c in rows}
+    if not by_key:
+        return counts
+    states = (
+        Invitation.objects.filter(trigger_key__in=list(by_key), email__isnull=False)
+        .annotate(state=email_delivery_state_expression("email__"))
+        .values_list("trigger_key", "state")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for key, state, n in states:
+        name = state if state in EMAIL_COUNTS else "pending"
+        counts[by_key[key]][name] += n
+    return counts
 
 
 def campaign_list() -> QuerySet[Campaign]:
@@ -183,9 +210,7 @@ _TEXT_COLUMNS = {"survey__name", "comment", "customer__name", "contact__email"}
 _TIME_COLUMNS = {"answered_at", "updated_at"}
 
 
-def responses_csv(
-    queryset: QuerySet[Response], *, chunk_size: int = 2000, rows_per_chunk: int = 500
-) -> Iterator[str]:
+def responses_csv(queryset: QuerySet[Response], *, chunk_size: int = 2000, rows_per_chunk: int = 500) -> Iterator[str]:
     """CSV text of the responses (header first), streamed in chunks of rows: one query, read in batches (a
     server-side cursor on PostgreSQL), never a query per row."""
     out = _Lines()

@@ -169,6 +169,21 @@ def _personalize(email) -> dict[str, str]:
     )
     if invitation is None:
         return {}
+    return _token_values(invitation)
+
+
+def _personalize_many(emails) -> dict[int, dict[str, str]]:
+    """_personalize for a batch of emails (crm.outbound_batch): their invitations in one query."""
+    by_invitation = {}
+    for email in emails:
+        _, _, pk = email.idempotency_key.partition(":")
+        if pk.isdigit():
+            by_invitation[int(pk)] = email.pk
+    invitations = Invitation.objects.filter(pk__in=list(by_invitation)).only("token_nonce", "token_hash")
+    return {by_invitation[invitation.pk]: _token_values(invitation) for invitation in invitations}
+
+
+def _token_values(invitation: Invitation) -> dict[str, str]:
     token = tokens.token_matching(invitation.token_nonce, invitation.token_hash)
     if token is None:
         # The key that made this token is gone (rotated without DJANGO_SECRET_KEY_FALLBACKS): a new token from
@@ -205,8 +220,8 @@ def _queue_email(invitation: Invitation, *, reminder: bool):
     )
 
 
-register_personalizer("survey_invite", _personalize)
-register_personalizer("survey_reminder", _personalize)
+register_personalizer("survey_invite", _personalize, bulk=_personalize_many)
+register_personalizer("survey_reminder", _personalize, bulk=_personalize_many)
 
 
 @transaction.atomic

@@ -131,7 +131,7 @@ def _warn(batch: list[SlaTarget]) -> None:
             )
         )
     if emails := [email for email in emails if email is not None]:
-        email_queue_bulk(emails)
+        email_queue_bulk(emails, interactive=True)
 
 
 def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
@@ -182,7 +182,7 @@ def _escalate(batch: list[SlaTarget], now: dt.datetime) -> None:
         escalated[ticket.pk] = ticket
     timeline_record_many(events)
     if emails := [email for email in emails if email is not None]:
-        email_queue_bulk(emails)
+        email_queue_bulk(emails, interactive=True)
     for ticket in escalated.values():  # once per ticket, however many of its targets breached together
         transaction.on_commit(
             lambda t=ticket, lv=levels[ticket.pk]: signals.ticket_escalated.send(sender=Ticket, ticket=t, level=lv)

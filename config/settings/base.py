@@ -191,6 +191,14 @@ EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
 EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=30)
 # A row still "queued" this long after its due time lost its task (e.g. a broker restart): re-queue it.
 EMAIL_REQUEUE_GRACE = timedelta(seconds=env.int("EMAIL_REQUEUE_GRACE_SECONDS", default=300))
+# A row whose worker died mid-send is "unknown" after EMAIL_REQUEUE_GRACE; this long after that it is resent
+# automatically with the same Message-ID (providers collapse identical Message-IDs), at most this many times.
+EMAIL_UNKNOWN_RESEND_AFTER = timedelta(seconds=env.int("EMAIL_UNKNOWN_RESEND_AFTER_SECONDS", default=0))
+EMAIL_UNKNOWN_MAX_RESENDS = env.int("EMAIL_UNKNOWN_MAX_RESENDS", default=1)
+# Bulk email (crm.send_email_batch): emails per task, each batch over one SMTP connection.
+EMAIL_BATCH_SIZE = env.int("EMAIL_BATCH_SIZE", default=100)
+# Emails per minute across every worker (a token bucket in the database); 0 = no limit.
+EMAIL_RATE_LIMIT_PER_MINUTE = env.int("EMAIL_RATE_LIMIT_PER_MINUTE", default=0)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

@@ -139,8 +139,7 @@ def _detail(description: str, example: str) -> OpenApiResponse:
 
 ERROR_400 = OpenApiResponse(
     response=ValidationErrorSerializer,
-    description="Invalid input: messages per field. Unknown or read-only fields are refused. "
-    "Nothing changed.",
+    description="Invalid input: messages per field. Unknown or read-only fields are refused. Nothing changed.",
 )
 ERROR_401 = _detail(
     "No credentials, or a malformed, unknown or revoked API key.",

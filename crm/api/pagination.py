@@ -60,9 +60,7 @@ class CursorPagination(BasePagination):
         except (TypeError, ValueError):
             size = 0
         if not 1 <= size <= self.max_page_size:
-            raise ValidationError(
-                {self.page_size_query_param: [f"Must be an integer from 1 to {self.max_page_size}."]}
-            )
+            raise ValidationError({self.page_size_query_param: [f"Must be an integer from 1 to {self.max_page_size}."]})
         return size
 
     @staticmethod
@@ -85,8 +83,7 @@ class CursorPagination(BasePagination):
                 raise ValidationError(
                     {
                         self.ordering_query_param: [
-                            f"Unknown ordering field {raw[:100]!r}. Use one of: {choices} "
-                            "(prefix '-' for descending)."
+                            f"Unknown ordering field {raw[:100]!r}. Use one of: {choices} (prefix '-' for descending)."
                         ]
                     }
                 )
@@ -145,9 +142,7 @@ class CursorPagination(BasePagination):
         if not isinstance(token, dict) or not isinstance(token.get("p"), list):
             raise _invalid_cursor()
         if token.get("o") != self._ordering_token():
-            raise _invalid_cursor(
-                "This cursor belongs to a list in another order; keep `ordering` unchanged."
-            )
+            raise _invalid_cursor("This cursor belongs to a list in another order; keep `ordering` unchanged.")
         raw_position = token["p"]
         if len(raw_position) != len(self.keys):
             raise _invalid_cursor()
@@ -244,8 +239,7 @@ class CursorPagination(BasePagination):
         position, reverse = cursor if cursor else (None, False)
 
         order = [
-            self._order_expression(name, desc != reverse, model._meta.get_field(name).null)
-            for name, desc in self.keys
+            self._order_expression(name, desc != reverse, model._meta.get_field(name).null) for name, desc in self.keys
         ]
         queryset = queryset.order_by(*order)
         if position is not None:

@@ -37,9 +37,7 @@ class InputSerializer(serializers.Serializer):
         errors = {}
         if isinstance(data, Mapping):
             for name in sorted(set(data) - set(self.fields), key=str):
-                errors[name] = [
-                    "This field is read-only." if name in self.read_only_names else "Unknown field."
-                ]
+                errors[name] = ["This field is read-only." if name in self.read_only_names else "Unknown field."]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -109,9 +107,7 @@ class CustomerInputSerializer(InputSerializer):
         allow_blank=True,
         allow_null=True,
         required=False,
-        validators=[
-            UniqueValidator(Customer.objects.all(), message="Customer with this External id already exists.")
-        ],
+        validators=[UniqueValidator(Customer.objects.all(), message="Customer with this External id already exists.")],
         help_text="The id integrations know it by; unique. null (or empty): none.",
     )
     lifecycle_stage = serializers.ChoiceField(LifecycleStage.choices, required=False)
@@ -127,9 +123,7 @@ class CustomerInputSerializer(InputSerializer):
         help_text=f"Annual recurring revenue in {settings.REPORTING_CURRENCY} (the reporting currency), >= 0.",
     )
     contract_start = serializers.DateField(allow_null=True, required=False)
-    renewal_date = serializers.DateField(
-        allow_null=True, required=False, help_text="Not before contract_start."
-    )
+    renewal_date = serializers.DateField(allow_null=True, required=False, help_text="Not before contract_start.")
     timezone = serializers.CharField(
         max_length=64, required=False, validators=[validate_timezone], help_text="IANA name, e.g. Europe/Paris."
     )
@@ -176,9 +170,7 @@ class ContactInputSerializer(InputSerializer):
         "updated_at",
     )
 
-    customer = serializers.PrimaryKeyRelatedField(
-        queryset=Customer.objects.all(), help_text="The customer's id."
-    )
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), help_text="The customer's id.")
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
     last_name = serializers.CharField(max_length=100, allow_blank=True, required=False)

@@ -22,9 +22,7 @@ class TaskInputSerializer(InputSerializer):
 
     read_only_names = (*TASK_READ_ONLY, "status")
 
-    customer = serializers.PrimaryKeyRelatedField(
-        queryset=Customer.objects.all(), help_text="The customer's id."
-    )
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), help_text="The customer's id.")
     reason = serializers.CharField(max_length=300, help_text="What to do and why.")
     type = serializers.ChoiceField(Task.Type.choices, required=False)
     owner = StaffEmailField(

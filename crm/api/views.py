@@ -42,9 +42,7 @@ class ApiViewSet(viewsets.GenericViewSet):
         return self.request.user
 
 
-CUSTOMER_ID = OpenApiParameter(
-    "customer_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Customer id."
-)
+CUSTOMER_ID = OpenApiParameter("customer_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Customer id.")
 
 
 def _customer_or_404(customer_id) -> Customer:
@@ -140,14 +138,10 @@ class CustomerByExternalIdViewSet(ApiViewSet):
     def _external_id(self) -> str:
         external_id = self.kwargs["external_id"]
         if "\x00" in external_id or len(external_id) > 100 or not external_id.strip():
-            raise ValidationError(
-                {"external_id": ["Must be 1 to 100 characters, without control characters."]}
-            )
+            raise ValidationError({"external_id": ["Must be 1 to 100 characters, without control characters."]})
         return external_id.strip()
 
-    @extend_schema(
-        summary="Get a customer by external id", responses={200: CustomerSerializer, **DETAIL_ERRORS}
-    )
+    @extend_schema(summary="Get a customer by external id", responses={200: CustomerSerializer, **DETAIL_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         customer = get_object_or_404(self.get_queryset(), external_id=self._external_id())
         return Response(CustomerSerializer(customer).data)
@@ -184,9 +178,7 @@ class CustomerByExternalIdViewSet(ApiViewSet):
         exists = Customer.objects.filter(external_id=external_id).exists()
         if not exists and not request.user.has_perm("crm.add_customer"):
             raise PermissionDenied("Your role cannot create customers.")
-        customer, created = services.customer_upsert_by_external_id(
-            external_id=external_id, actor=self.actor, **data
-        )
+        customer, created = services.customer_upsert_by_external_id(external_id=external_id, actor=self.actor, **data)
         data = CustomerSerializer(selectors.customer_get(pk=customer.pk)).data
         if created:
             return Response(

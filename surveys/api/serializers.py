@@ -23,9 +23,7 @@ class SurveyInputSerializer(InputSerializer):
     read_only_names = SURVEY_READ_ONLY
 
     name = serializers.CharField(max_length=150)
-    kind = serializers.ChoiceField(
-        Kind.choices, help_text="nps (0-10), ces (1-7) or csat (1-5); fixed once created."
-    )
+    kind = serializers.ChoiceField(Kind.choices, help_text="nps (0-10), ces (1-7) or csat (1-5); fixed once created.")
     question = serializers.CharField(
         max_length=300,
         allow_blank=True,
@@ -151,6 +149,14 @@ class SurveyInvitationSerializer(OutputSerializer):
         help_text='Why it was not sent (status suppressed or cancelled), e.g. "surveyed 12 days ago", '
         '"unsubscribed", "bounced"; empty otherwise.',
     )
+    email_state = serializers.ChoiceField(
+        ["queued", "sending", "sent", "resent", "unknown", "failed"],
+        read_only=True,
+        allow_null=True,
+        help_text="How its email went: queued, sending, sent, failed; unknown: the worker stopped mid-send "
+        "(resent automatically once with the same Message-ID); resent: it went out on that resend. "
+        "null: no email (not sent, or history recorded without one).",
+    )
 
     class Meta:
         model = Invitation
@@ -166,6 +172,7 @@ class SurveyInvitationSerializer(OutputSerializer):
             "ticket",
             "status",
             "suppressed_reason",
+            "email_state",
             "scheduled_for",
             "sent_at",
             "reminded_at",
@@ -186,9 +193,7 @@ class SurveyInvitationSendResultSerializer(serializers.Serializer):
     invitations = SurveyInvitationSerializer(
         many=True, help_text="One per contact, in the order given: sent, or suppressed with its reason."
     )
-    suppressed = SurveySuppressedContactSerializer(
-        many=True, help_text="The contacts that were not emailed, and why."
-    )
+    suppressed = SurveySuppressedContactSerializer(many=True, help_text="The contacts that were not emailed, and why.")
 
 
 # --- Campaigns ----------------------------------------------------------------------------------------
@@ -224,8 +229,7 @@ class SurveyCampaignInputSerializer(InputSerializer):
         child=StaffEmailField(),
         required=False,
         max_length=MAX_CAMPAIGN_OWNERS,
-        help_text=f"Contacts of customers owned by these CSMs (emails of active staff; at most "
-        f"{MAX_CAMPAIGN_OWNERS}).",
+        help_text=f"Contacts of customers owned by these CSMs (emails of active staff; at most {MAX_CAMPAIGN_OWNERS}).",
     )
     contact_roles = serializers.ListField(
         child=serializers.ChoiceField(ContactRole.choices),
@@ -281,6 +285,18 @@ class SurveyCampaignAudienceSerializer(serializers.Serializer):
     all = serializers.BooleanField(help_text="true: no filter, every contact.")
 
 
+class SurveyCampaignEmailsSerializer(serializers.Serializer):
+    sent = serializers.IntegerField(help_text="Emails the mail server accepted.")
+    resent = serializers.IntegerField(
+        help_text="Emails whose first try had an unknown outcome, sent again with the same Message-ID."
+    )
+    unknown = serializers.IntegerField(
+        help_text="Emails whose worker stopped mid-send and that are not (or no longer) being resent."
+    )
+    failed = serializers.IntegerField(help_text="Emails that failed for good (see the outbound email).")
+    pending = serializers.IntegerField(help_text="Emails queued or being sent.")
+
+
 class SurveyCampaignSerializer(OutputSerializer):
     """A campaign. Give the page's owner emails in the context (`owner_emails`, see
     surveys.selectors.campaign_owner_emails) so a list page never queries per row."""
@@ -305,6 +321,7 @@ class SurveyCampaignSerializer(OutputSerializer):
     created_by = serializers.EmailField(
         source="created_by_email", read_only=True, allow_null=True, help_text="Who started it (email)."
     )
+    emails = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
@@ -316,6 +333,7 @@ class SurveyCampaignSerializer(OutputSerializer):
             "audience",
             "invited",
             "suppressed",
+            "emails",
             "trigger_key",
             "created_by",
             "created_at",
@@ -323,6 +341,11 @@ class SurveyCampaignSerializer(OutputSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(SurveyCampaignEmailsSerializer)
+    def get_emails(self, obj) -> dict:
+        counts = self.context.get("email_counts") or {}
+        return counts.get(obj.pk) or {"sent": 0, "resent": 0, "unknown": 0, "failed": 0, "pending": 0}
 
     @extend_schema_field(SurveyCampaignAudienceSerializer)
     def get_audience(self, obj) -> dict:
@@ -440,9 +463,7 @@ class SurveyMetricsSerializer(serializers.Serializer):
     promoters_pct = serializers.FloatField(allow_null=True)
     passives_pct = serializers.FloatField(allow_null=True)
     detractors_pct = serializers.FloatField(allow_null=True)
-    ces = serializers.FloatField(
-        allow_null=True, help_text="CES only: mean of the 1-7 answers (two decimals)."
-    )
+    ces = serializers.FloatField(allow_null=True, help_text="CES only: mean of the 1-7 answers (two decimals).")
     ces_easy_pct = serializers.FloatField(allow_null=True, help_text="CES only: % of answers 5-7.")
     csat = serializers.FloatField(allow_null=True, help_text="CSAT only: % of answers 4-5.")
 
@@ -458,6 +479,4 @@ class SurveyResultsSerializer(SurveyMetricsSerializer):
     end = serializers.DateField(allow_null=True)
     interval = serializers.ChoiceField([(i, i) for i in INTERVALS], help_text="week or month.")
     distribution = SurveyScoreCountSerializer(many=True, help_text="Number of answers per score.")
-    trend = SurveyTrendPointSerializer(
-        many=True, help_text="Every week or month of the period, oldest first."
-    )
+    trend = SurveyTrendPointSerializer(many=True, help_text="Every week or month of the period, oldest first.")

@@ -140,6 +140,7 @@ CAMPAIGN_EXAMPLE = {
     },
     "invited": None,
     "suppressed": None,
+    "emails": {"sent": 0, "resent": 0, "unknown": 0, "failed": 0, "pending": 0},
     "trigger_key": "campaign:20260302-080000-1a2b3c",
     "created_by": "integration@example.com",
     "created_at": "2026-03-02T08:00:00Z",
@@ -151,7 +152,11 @@ CAMPAIGN_EXAMPLE = {
 def campaigns_data(campaigns, context: dict | None = None, many: bool = True):
     """Campaigns rendered with the owner emails of all of them loaded in one query."""
     rows = list(campaigns) if many else [campaigns]
-    context = {**(context or {}), "owner_emails": selectors.campaign_owner_emails(rows)}
+    context = {
+        **(context or {}),
+        "owner_emails": selectors.campaign_owner_emails(rows),
+        "email_counts": selectors.campaign_email_counts(rows),
+    }
     return SurveyCampaignSerializer(campaigns, many=many, context=context).data
 
 
@@ -292,8 +297,7 @@ class SurveyViewSet(CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.Retrieve
         body = {
             "invitations": SurveyInvitationSerializer(outcome.invitations, many=True).data,
             "suppressed": [
-                {"contact": i.contact_id, "invitation": i.pk, "reason": i.suppressed_reason}
-                for i in outcome.suppressed
+                {"contact": i.contact_id, "invitation": i.pk, "reason": i.suppressed_reason} for i in outcome.suppressed
             ],
         }
         return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
@@ -441,9 +445,7 @@ class SurveyViewSet(CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.Retrieve
 
 
 @extend_schema(tags=["surveys"])
-class SurveyResponseViewSet(
-    CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
-):
+class SurveyResponseViewSet(CsvErrorsAsJsonMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Answers to surveys, latest first. `?format=csv` exports every matching response."""
 
     serializer_class = SurveyResponseSerializer
@@ -478,9 +480,7 @@ class SurveyResponseViewSet(
             return csv_response(selectors.responses_csv(queryset), "survey-responses.csv")
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(
-        summary="Get a survey response", responses={200: SurveyResponseSerializer, **DETAIL_ERRORS}
-    )
+    @extend_schema(summary="Get a survey response", responses={200: SurveyResponseSerializer, **DETAIL_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -506,9 +506,7 @@ class SurveyInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(
-        summary="Get a survey invitation", responses={200: SurveyInvitationSerializer, **DETAIL_ERRORS}
-    )
+    @extend_schema(summary="Get a survey invitation", responses={200: SurveyInvitationSerializer, **DETAIL_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from crm.models import OutboundEmail, TimelineEvent
 from crm.outbound_email import email_queue, email_resend, email_send, email_sweep
-from crm.tasks import send_email
+from crm.selectors import email_delivery_state
+from crm.tasks import send_email, send_email_batch
 
 Status = OutboundEmail.Status
 
@@ -25,25 +26,39 @@ class Broker:
 
     def __init__(self, capture_on_commit):
         self.published: list[tuple[int, int | None]] = []  # (email id, countdown)
+        self.batches: list[tuple[list[int], int | None]] = []  # (email ids, countdown) of crm.send_email_batch
         self.capture_on_commit = capture_on_commit
+        self.down = False
 
     def apply_async(self, args=None, kwargs=None, countdown=None, **options):
+        if self.down:
+            raise ConnectionError("broker down")
         self.published.append((args[0], countdown))
+
+    def apply_async_batch(self, args=None, kwargs=None, countdown=None, **options):
+        if self.down:
+            raise ConnectionError("broker down")
+        self.batches.append((list(args[0]), countdown))
 
     def deliver(self):
         """Run every published message once, in order, and forget them."""
         published, self.published = self.published, []
+        batches, self.batches = self.batches, []
         for email_id, _countdown in published:
             # The test's transaction never commits: run what the task queued on commit (a retry) ourselves.
             with self.capture_on_commit(execute=True):
                 send_email.apply((email_id,))
-        return published
+        for email_ids, _countdown in batches:
+            with self.capture_on_commit(execute=True):
+                send_email_batch.apply((email_ids,))
+        return published + batches
 
 
 @pytest.fixture
 def broker(monkeypatch, django_capture_on_commit_callbacks):
     broker = Broker(django_capture_on_commit_callbacks)
     monkeypatch.setattr(celery_app.tasks["crm.send_email"], "apply_async", broker.apply_async)
+    monkeypatch.setattr(celery_app.tasks["crm.send_email_batch"], "apply_async", broker.apply_async_batch)
     return broker
 
 
@@ -61,6 +76,17 @@ def queue(django_capture_on_commit_callbacks):
             return make_row(contact, key, **overrides)
 
     return make
+
+
+@pytest.fixture
+def sweep(django_capture_on_commit_callbacks):
+    """email_sweep() and what it publishes on commit."""
+
+    def run():
+        with django_capture_on_commit_callbacks(execute=True):
+            return email_sweep()
+
+    return run
 
 
 def make_row(contact, key="welcome:1", **overrides):
@@ -276,16 +302,21 @@ def test_smtp_errors_are_told_apart_permanent_or_transient():
     assert not _is_permanent(ConnectionRefusedError(111, "refused"))
 
 
-def test_sweep_requeues_a_queued_email_whose_task_was_lost(settings, smtp_settings, smtp_server, broker, contact):
-    # Committed, but the task never reached a worker (broker restarted, publish failed, ...).
-    lost = make_row(contact, key="lost")
-    recent = make_row(contact, key="recent")
+def test_sweep_requeues_an_email_whose_publish_failed_once(
+    settings, smtp_settings, smtp_server, broker, contact, queue
+):
+    broker.down = True  # the broker refused the task: the row records that nothing was published
+    lost = queue(contact, key="lost")
+    broker.down = False
+    recent = queue(contact, key="recent")
+    broker.published.clear()
+    lost.refresh_from_db()
+    assert lost.published_at is None
     time_passes(lost, settings.EMAIL_REQUEUE_GRACE.total_seconds() + 1)
-    assert broker.published == []
 
-    assert email_sweep() == {"requeued": 1, "unknown": 0}
-    assert broker.published == [(lost.pk, None)]
-    assert email_sweep() == {"requeued": 0, "unknown": 0}  # not again before another grace period
+    assert email_sweep() == {"requeued": 1, "unknown": 0, "resent": 0}
+    assert broker.batches == [([lost.pk], None)]
+    assert email_sweep() == {"requeued": 0, "unknown": 0, "resent": 0}  # published now: not again
 
     broker.deliver()
     lost.refresh_from_db()
@@ -295,8 +326,28 @@ def test_sweep_requeues_a_queued_email_whose_task_was_lost(settings, smtp_settin
     assert [m.message["Message-ID"] for m in smtp_server.messages] == [lost.message_id]
 
 
-def test_sweep_marks_an_email_stuck_in_sending_unknown_and_never_sends_it(
-    settings, smtp_settings, smtp_server, broker, contact, queue, user_factory, django_capture_on_commit_callbacks
+def test_sweep_leaves_a_backlog_alone_and_requeues_a_message_lost_in_the_broker(settings, broker, contact, queue):
+    waiting = queue(contact, key="waiting")
+    lost = queue(contact, key="lost")
+    broker.published.clear()
+    # Both are long overdue: one was published recently (it waits behind a backlog in the broker), the other
+    # longer ago than the broker's visibility timeout + grace (the message itself is gone).
+    grace = settings.EMAIL_REQUEUE_GRACE.total_seconds()
+    time_passes(waiting, grace * 3)
+    time_passes(lost, grace * 3)
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    OutboundEmail.objects.filter(pk=lost.pk).update(
+        published_at=timezone.now() - timedelta(seconds=visibility + grace * 2 + 1)
+    )
+
+    assert email_sweep() == {"requeued": 1, "unknown": 0, "resent": 0}
+    assert broker.batches == [([lost.pk], None)]
+    assert broker.published == []
+    assert email_sweep()["requeued"] == 0
+
+
+def test_sweep_marks_a_stuck_email_unknown_then_resends_it_once_with_the_same_message_id(
+    settings, smtp_settings, smtp_server, broker, contact, queue, sweep
 ):
     stuck = queue(contact, key="stuck")
     busy = queue(contact, key="busy")
@@ -307,29 +358,59 @@ def test_sweep_marks_an_email_stuck_in_sending_unknown_and_never_sends_it(
     time_passes(stuck, settings.EMAIL_REQUEUE_GRACE.total_seconds() + 1)
     broker.published.clear()
 
-    assert email_sweep() == {"requeued": 0, "unknown": 1}
+    assert sweep() == {"requeued": 0, "unknown": 1, "resent": 1}
+    assert sweep() == {"requeued": 0, "unknown": 0, "resent": 0}  # twice: resent once
 
     stuck.refresh_from_db()
     busy.refresh_from_db()
-    assert stuck.status == Status.UNKNOWN
-    assert "unknown" in stuck.last_error
+    assert (stuck.status, stuck.resends) == (Status.QUEUED, 1)
+    assert stuck.unknown_at is not None and stuck.resent_at is not None
     assert busy.status == Status.SENDING
-    assert broker.published == []
-    send_email.apply((stuck.pk,))  # the redelivered task of the dead worker
-    assert smtp_server.messages == []
-    assert kinds(contact.customer) == ["email.unknown"]
+    assert broker.batches == [([stuck.pk], None)]
+    send_email.apply((stuck.pk,))  # the dead worker's task redelivered: it claims the row, once
+    broker.deliver()  # the resend's batch then finds it sent: nothing more
+    assert [m.message["Message-ID"] for m in smtp_server.messages] == [stuck.message_id]
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.attempts, stuck.resends) == (Status.SENT, 2, 1)
+    assert kinds(contact.customer) == ["email.unknown", "email.resent", "email.sent"]
+    assert email_delivery_state(stuck) == "resent"
+
+
+def test_an_email_lost_again_after_its_resend_stays_unknown_for_a_person(
+    settings,
+    smtp_settings,
+    smtp_server,
+    broker,
+    contact,
+    queue,
+    sweep,
+    user_factory,
+    django_capture_on_commit_callbacks,
+):
+    email = queue(contact)
+    grace = settings.EMAIL_REQUEUE_GRACE.total_seconds() + 1
+    for _ in range(2):  # the worker dies mid-send, twice
+        OutboundEmail.objects.filter(pk=email.pk).update(
+            status=Status.SENDING, claimed_at=timezone.now() - timedelta(seconds=grace)
+        )
+        sweep()
+    email.refresh_from_db()
+    assert (email.status, email.resends) == (Status.UNKNOWN, 1)
+    assert email_delivery_state(email) == "unknown"
+    assert sweep() == {"requeued": 0, "unknown": 0, "resent": 0}
+    broker.published.clear()
+    broker.batches.clear()
 
     # A person checks and decides to send it again: same row, same Message-ID.
     staff = user_factory()
     with django_capture_on_commit_callbacks(execute=True):
-        resent = email_resend(email=stuck, actor=staff)
+        resent = email_resend(email=email, actor=staff)
     assert resent.status == Status.QUEUED
-    assert TimelineEvent.objects.get(kind="email.resent").actor == staff
-    assert broker.published == [(stuck.pk, None)]
+    assert TimelineEvent.objects.get(kind="email.resent", actor=staff)
     broker.deliver()
-    stuck.refresh_from_db()
-    assert (stuck.status, stuck.attempts) == (Status.SENT, 1)
-    assert [m.message["Message-ID"] for m in smtp_server.messages] == [stuck.message_id]
+    email.refresh_from_db()
+    assert email.status == Status.SENT
+    assert [m.message["Message-ID"] for m in smtp_server.messages] == [email.message_id]
 
 
 def test_resend_of_a_sent_email_does_nothing(
