@@ -15,9 +15,11 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tickets.models import (
@@ -124,9 +126,7 @@ def ticket_scope(
         "channel": channel,
         "category": category,
     }
-    scope = Ticket.objects.filter(
-        **{key: value for key, value in lookups.items() if value not in (None, "")}
-    )
+    scope = Ticket.objects.filter(**{key: value for key, value in lookups.items() if value not in (None, "")})
     if unassigned:
         scope = scope.filter(assignee__isnull=True)
     return scope
@@ -152,9 +152,7 @@ def message_list(*, ticket_id: int) -> QuerySet[TicketMessage]:
 
 def message_get(*, pk: int) -> TicketMessage:
     return (
-        TicketMessage.objects.annotate(author_email=F("author_user__email"))
-        .prefetch_related("attachments")
-        .get(pk=pk)
+        TicketMessage.objects.annotate(author_email=F("author_user__email")).prefetch_related("attachments").get(pk=pk)
     )
 
 
@@ -226,3 +224,39 @@ def sla_breach_counts(
         .values_list("ticket__customer_id", *(f"d{n}" for n in days))
     )
     return {customer_id: dict(zip(days, counts, strict=True)) for customer_id, *counts in rows}
+
+
+# --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
+
+
+def open_ticket_count_subquery(*, at: dt.datetime, priority: str | None = None):
+    """For `Customer` querysets: the customer's tickets open at `at` (as `open_ticket_counts` counts them), of
+    `priority` when given; 0 when none."""
+    tickets = (
+        Ticket.objects.filter(customer_id=OuterRef("pk"), created_at__lte=at, merged_into__isnull=True)
+        .filter(Q(solved_at__isnull=True) | Q(solved_at__gt=at))
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+        .exclude(status__in=[Status.SOLVED, Status.CLOSED], solved_at__isnull=True, closed_at__isnull=True)
+    )
+    if priority is not None:
+        tickets = tickets.filter(priority=priority)
+    counted = tickets.order_by().values("customer_id").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def sla_breach_count_subquery(*, at: dt.datetime, days: int = 90):
+    """For `Customer` querysets: SLA targets of the customer's tickets flagged breached whose due time fell in
+    [at - days, at) (as `sla_breach_counts` counts them); 0 when none."""
+    targets = (
+        SlaTarget.objects.filter(
+            ticket__customer_id=OuterRef("pk"),
+            breached=True,
+            due_at__gte=at - dt.timedelta(days=days),
+            due_at__lt=at,
+        )
+        .order_by()
+        .values("ticket__customer_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(targets, output_field=IntegerField()), Value(0))

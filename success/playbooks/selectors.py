@@ -13,8 +13,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Prefetch, QuerySet
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 
+from crm.models import LifecycleStage
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, PlaybookVersion, RunStep
 from success.playbooks.services import customer_today
 
@@ -78,3 +89,39 @@ def run_progress(run: PlaybookRun, *, today: dt.date | None = None) -> Progress:
         state = "late"
     next_step = min(pending, key=lambda s: (s.due_date, s.position), default=None)
     return Progress(done=done, skipped=skipped, total=len(steps), days_late=days_late, state=state, next_step=next_step)
+
+
+# --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
+# "The active onboarding run": the latest started active run of a template bound to the onboarding stage.
+
+
+def onboarding_done_share_subquery() -> Subquery:
+    """For `Customer` querysets: the share (0-100) of done or skipped steps of the customer's active onboarding
+    run; NULL without one."""
+    share = (
+        RunStep.objects.filter(
+            run__customer_id=OuterRef("pk"),
+            run__status=PlaybookRun.Status.ACTIVE,
+            run__template__lifecycle_stage=LifecycleStage.ONBOARDING,
+        )
+        .values("run_id", "run__started_at")
+        .annotate(
+            share=ExpressionWrapper(
+                Value(100.0) * Count("id", filter=~Q(status=RunStep.Status.PENDING)) / Count("id"),
+                output_field=FloatField(),
+            )
+        )
+        .order_by("-run__started_at", "-run_id")
+        .values("share")[:1]
+    )
+    return Subquery(share, output_field=FloatField())
+
+
+def onboarding_started_subquery() -> Subquery:
+    """For `Customer` querysets: when the customer's active onboarding run started; NULL without one."""
+    runs = PlaybookRun.objects.filter(
+        customer_id=OuterRef("pk"),
+        status=PlaybookRun.Status.ACTIVE,
+        template__lifecycle_stage=LifecycleStage.ONBOARDING,
+    ).order_by("-started_at", "-id")
+    return Subquery(runs.values("started_at")[:1])
