@@ -1,6 +1,6 @@
 """REST API v1 for proactive outreach and the email templates it sends:
 
-    GET/POST            /api/v1/outreach-rules/?enabled=&trigger=        rules (the shipped plays included)
+    GET/POST            /api/v1/outreach-rules/?enabled=        rules (the shipped plays included)
     GET/PUT/PATCH/DELETE /api/v1/outreach-rules/{id}/
     POST                /api/v1/outreach-rules/{id}/preview/             the dry run: changes nothing
     GET                 /api/v1/outreach-records/?rule=&customer=&result=
@@ -116,7 +116,6 @@ class PreviewSerializer(serializers.Serializer):
 
 class OutreachRuleFilterSet(filters.FilterSet):
     enabled = filters.BooleanFilter(help_text="Only enabled (true) or disabled (false) rules.")
-    trigger = choice_filter(OutreachTrigger.choices, help_text="One or more triggers.")
 
     class Meta:
         model = OutreachRule

@@ -68,10 +68,12 @@ class OutreachRuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if self.instance.pk and "crontab" in self.fields:
             self.initial.setdefault("crontab", crontab_text(self.instance.schedule))
         # The service checks the ranges (with the messages the API gives too).
         for name in ("cooldown_days", "cap_per_run"):
+            if name not in self.fields:  # a read-only view
+                continue
             self.fields[name].validators = []
             self.fields[name].widget.attrs.pop("min", None)
 
@@ -136,7 +138,10 @@ class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
         try:
             saved = outreach_rule_save(rule=obj if change else None, actor=request.user, **data)
         except ValidationError as exc:
-            raise ServiceRefused.from_exception(exc) from exc
+            refused = ServiceRefused.from_exception(exc)
+            if "schedule" in refused.errors:  # the form's field for the schedule is the crontab text
+                refused.errors["crontab"] = refused.errors.pop("schedule")
+            raise refused from exc
         obj.pk = saved.pk
         obj._state.adding = False
 
