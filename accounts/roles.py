@@ -97,8 +97,14 @@ HEALTH_MODEL_WRITES = Grant(
     models=("healthmodel", "healthcomponent", "healthmodelversion"),
     actions=("add", "change", "delete"),
 )
+# Outreach rules (what the system sends to every customer on its own) and the email templates they send are
+# edited by admins (and team leads, in the admin): CSMs read and preview them.
+OUTREACH_WRITES = [
+    Grant(app="success", models=("outreachrule",), actions=("add", "change", "delete")),
+    Grant(app="crm", models=("emailtemplate",), actions=("add", "change", "delete")),
+]
 ROLE_EXCLUSIONS: dict[str, list[Grant]] = {
-    CSM: [Grant(app="crm", models=("customer",), actions=("delete",)), HEALTH_MODEL_WRITES],
+    CSM: [Grant(app="crm", models=("customer",), actions=("delete",)), HEALTH_MODEL_WRITES, *OUTREACH_WRITES],
     SUPPORT_AGENT: [Grant(app="crm", models=("customer",), actions=("delete",))],
     READ_ONLY: [Grant(app="crm", models=("customer",), actions=("delete",))],
 }

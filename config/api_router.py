@@ -66,6 +66,12 @@ from success.api.health_validation import register_routes as register_health_val
 register_health_validation_routes(router)
 # --- end health validation ---
 
+# --- outreach (success/api/outreach.py: outreach rules + preview, outreach records, email templates) ---
+from success.api.outreach import register_routes as register_outreach_routes  # noqa: E402
+
+register_outreach_routes(router)
+# --- end outreach ---
+
 from django.urls import path  # noqa: E402
 
 from config.api_root import ApiRootView  # noqa: E402

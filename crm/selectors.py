@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from crm.models import Contact, Customer, Note, TimelineEvent
@@ -112,3 +112,25 @@ def email_delivery_states(email_ids: Iterable[int]) -> dict[int, str]:
         .annotate(state=email_delivery_state_expression())
         .values_list("pk", "state")
     )
+
+
+# --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
+
+
+def last_event_at_subquery(*, kinds: Iterable[str], before) -> Subquery:
+    """For `Customer` querysets: when the customer's latest timeline event of one of `kinds` before `before`
+    occurred (NULL when none); a correlated lookup on the (customer, -occurred_at) timeline index."""
+    latest = TimelineEvent.objects.filter(
+        customer_id=OuterRef("pk"), kind__in=list(kinds), occurred_at__lt=before
+    ).order_by("-occurred_at", "-id")
+    return Subquery(latest.values("occurred_at")[:1])
+
+
+def open_task_exists(*, types: Iterable[str] | None = None) -> Exists:
+    """For `Customer` querysets: the customer has an open CSM task (of one of `types`, when given)."""
+    from crm.models import Task
+
+    tasks = Task.objects.filter(customer_id=OuterRef("pk"), status=Task.Status.OPEN)
+    if types is not None:
+        tasks = tasks.filter(type__in=list(types))
+    return Exists(tasks)

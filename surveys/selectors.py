@@ -281,3 +281,12 @@ def answer_means_by_customer(
         .values_list("customer_id", "kind", "mean", "answers")
     )
     return {(customer_id, kind): (float(mean), answers) for customer_id, kind, mean, answers in rows}
+
+
+def latest_answer_subquery(*, kind: str, before: dt.datetime) -> Subquery:
+    """For `Customer` querysets: the score of the customer's latest answer of `kind` before `before` (any
+    contact), NULL when none; a correlated lookup on the (customer, kind, -answered_at) index."""
+    latest = Response.objects.filter(customer_id=OuterRef("pk"), kind=kind, answered_at__lt=before).order_by(
+        "-answered_at", "-id"
+    )
+    return Subquery(latest.values("score")[:1])

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
-from crm.models import Contact, Customer, Task
+from crm.models import Contact, Customer, EmailTemplate, Task
 from success.health.definitions import ensure_default_model
-from success.models import ArrMovement, PlaybookRun, PlaybookTemplate, Qbr
+from success.models import ArrMovement, OutreachRecord, OutreachRule, PlaybookRun, PlaybookTemplate, Qbr
 from surveys.models import Campaign, Invitation, Response, Survey
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
@@ -32,7 +32,16 @@ def ids() -> dict[str, str]:
     first = {
         model: str(model.objects.order_by("pk").values_list("pk", flat=True).first())
         for model in (
-            Customer, Contact, Task, Ticket, BusinessCalendar, SlaPolicy, Survey, Invitation, Response, Campaign
+            Customer,
+            Contact,
+            Task,
+            Ticket,
+            BusinessCalendar,
+            SlaPolicy,
+            Survey,
+            Invitation,
+            Response,
+            Campaign,
         )
     }
     run = PlaybookRun.objects.order_by("pk").first()
@@ -53,6 +62,9 @@ def ids() -> dict[str, str]:
         "playbook-runs": str(run.pk if run else 0),
         "run_step": str(run.steps.order_by("position").values_list("pk", flat=True).first() if run else 0),
         "qbrs": str(Qbr.objects.order_by("pk").values_list("pk", flat=True).first() or 1),  # none in the demo yet
+        "outreach-rules": str(OutreachRule.objects.order_by("pk").values_list("pk", flat=True).first()),
+        "outreach-records": str(OutreachRecord.objects.order_by("pk").values_list("pk", flat=True).first() or 1),
+        "email-templates": str(EmailTemplate.objects.order_by("pk").values_list("pk", flat=True).first()),
         "users": str(get_user_model().objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)[0]),
         "external_id": Customer.objects.order_by("pk").values_list("external_id", flat=True).first(),
         "calendar_name": BusinessCalendar.objects.order_by("pk").values_list("name", flat=True).first(),

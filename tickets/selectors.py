@@ -15,9 +15,11 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tickets.models import (
@@ -253,3 +255,39 @@ def ticket_handler_counts(*, customer_id: int, since: dt.datetime) -> dict[int, 
         tickets = handled.setdefault(user_id, {})
         tickets[ticket_id] = max(at, tickets.get(ticket_id, at))
     return {user_id: (len(tickets), max(tickets.values())) for user_id, tickets in handled.items()}
+
+
+# --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
+
+
+def open_ticket_count_subquery(*, at: dt.datetime, priority: str | None = None):
+    """For `Customer` querysets: the customer's tickets open at `at` (as `open_ticket_counts` counts them), of
+    `priority` when given; 0 when none."""
+    tickets = (
+        Ticket.objects.filter(customer_id=OuterRef("pk"), created_at__lte=at, merged_into__isnull=True)
+        .filter(Q(solved_at__isnull=True) | Q(solved_at__gt=at))
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+        .exclude(status__in=[Status.SOLVED, Status.CLOSED], solved_at__isnull=True, closed_at__isnull=True)
+    )
+    if priority is not None:
+        tickets = tickets.filter(priority=priority)
+    counted = tickets.order_by().values("customer_id").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def sla_breach_count_subquery(*, at: dt.datetime, days: int = 90):
+    """For `Customer` querysets: SLA targets of the customer's tickets flagged breached whose due time fell in
+    [at - days, at) (as `sla_breach_counts` counts them); 0 when none."""
+    targets = (
+        SlaTarget.objects.filter(
+            ticket__customer_id=OuterRef("pk"),
+            breached=True,
+            due_at__gte=at - dt.timedelta(days=days),
+            due_at__lt=at,
+        )
+        .order_by()
+        .values("ticket__customer_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(targets, output_field=IntegerField()), Value(0))

@@ -324,6 +324,10 @@ SPECTACULAR_SETTINGS = {
         "PlaybookRunStatusEnum": "success.playbooks.models.RunStatus",
         "PlaybookRunStepStatusEnum": "success.playbooks.models.RunStepStatus",
         "PlaybookRunStateEnum": "success.playbooks.selectors.RunState",
+        "SurveyTriggerEnum": "surveys.models.Invitation.Trigger",
+        "OutreachTriggerEnum": "success.outreach.models.OutreachTrigger",
+        "OutreachEventEnum": "success.outreach.models.OutreachEvent",
+        "OutreachResultEnum": "success.outreach.models.OutreachResult",
     },
 }
 

@@ -29,6 +29,8 @@ class OneObjectSchema(AutoSchema):
 
     def _is_list_view(self, serializer=None) -> bool:
         return False
+
+
 MAX_MONTHS = 36
 
 # --- Movements ---------------------------------------------------------------------------------------------
@@ -167,11 +169,15 @@ class RetentionFiguresSerializer(serializers.Serializer):
     ending_arr = serializers.DecimalField(**MONEY, help_text="The cohort's ARR at the end.")
     churned_customers = serializers.IntegerField(help_text="Cohort customers with a churn in the period.")
     grr = serializers.DecimalField(
-        max_digits=8, decimal_places=4, allow_null=True,
+        max_digits=8,
+        decimal_places=4,
+        allow_null=True,
         help_text="(starting ARR - churn - contraction) / starting ARR; null when the starting ARR is 0.",
     )
     nrr = serializers.DecimalField(
-        max_digits=8, decimal_places=4, allow_null=True,
+        max_digits=8,
+        decimal_places=4,
+        allow_null=True,
         help_text="(starting ARR - churn - contraction + expansion) / starting ARR; null when it is 0.",
     )
     logo_churn = serializers.DecimalField(
@@ -223,9 +229,7 @@ class RetentionViewSet(ApiViewSet):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         filters = {"tier": sorted(params.get("tier") or []) or None, "owner": params.get("owner")}
-        data = selectors.retention(
-            start=params["start"], end=params["end"], group_by=params.get("group_by"), **filters
-        )
+        data = selectors.retention(start=params["start"], end=params["end"], group_by=params.get("group_by"), **filters)
         if params.get("by_month"):
             data["months"] = selectors.retention_by_month(start=params["start"], end=params["end"], **filters)
         return Response(RetentionSerializer(data).data)

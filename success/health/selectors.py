@@ -12,7 +12,8 @@ Rules:
 import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import CharField, Count, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from success.health.models import (
     Band,
@@ -120,3 +121,18 @@ def health_override_list(*, customer_id: int):
         .select_related("created_by", "ended_by")
         .order_by("-created_at", "-id")
     )
+
+
+# --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
+
+
+def health_band_subquery():
+    """For `Customer` querysets: the customer's current health band (red / yellow / green), "none" when never
+    scored."""
+    band = CustomerHealth.objects.filter(customer_id=OuterRef("pk")).values("band")[:1]
+    return Coalesce(Subquery(band, output_field=CharField()), Value("none"))
+
+
+def health_score_subquery():
+    """For `Customer` querysets: the customer's current health score (0-100), NULL when never scored."""
+    return Subquery(CustomerHealth.objects.filter(customer_id=OuterRef("pk")).values("score")[:1])

@@ -16,8 +16,19 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Prefetch, QuerySet
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 
+from crm.models import LifecycleStage
 from success.playbooks.models import PlaybookRun, PlaybookStep, PlaybookTemplate, PlaybookVersion, RunStep
 from success.playbooks.services import customer_today
 
@@ -131,3 +142,39 @@ def customer_playbook_status(*, customer_id: int, today: dt.date | None = None) 
             }
         )
     return rows
+
+
+# --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
+# "The active onboarding run": the latest started active run of a template bound to the onboarding stage.
+
+
+def onboarding_done_share_subquery() -> Subquery:
+    """For `Customer` querysets: the share (0-100) of done or skipped steps of the customer's active onboarding
+    run; NULL without one."""
+    share = (
+        RunStep.objects.filter(
+            run__customer_id=OuterRef("pk"),
+            run__status=PlaybookRun.Status.ACTIVE,
+            run__template__lifecycle_stage=LifecycleStage.ONBOARDING,
+        )
+        .values("run_id", "run__started_at")
+        .annotate(
+            share=ExpressionWrapper(
+                Value(100.0) * Count("id", filter=~Q(status=RunStep.Status.PENDING)) / Count("id"),
+                output_field=FloatField(),
+            )
+        )
+        .order_by("-run__started_at", "-run_id")
+        .values("share")[:1]
+    )
+    return Subquery(share, output_field=FloatField())
+
+
+def onboarding_started_subquery() -> Subquery:
+    """For `Customer` querysets: when the customer's active onboarding run started; NULL without one."""
+    runs = PlaybookRun.objects.filter(
+        customer_id=OuterRef("pk"),
+        status=PlaybookRun.Status.ACTIVE,
+        template__lifecycle_stage=LifecycleStage.ONBOARDING,
+    ).order_by("-started_at", "-id")
+    return Subquery(runs.values("started_at")[:1])

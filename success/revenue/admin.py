@@ -39,8 +39,7 @@ class ArrMovementForm(forms.ModelForm):
 @admin.register(ArrMovement)
 class ArrMovementAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     form = ArrMovementForm
-    list_display = ("effective_date", "customer", "kind", "amount", "arr_after", "churn_reason", "source",
-                    "created_by")
+    list_display = ("effective_date", "customer", "kind", "amount", "arr_after", "churn_reason", "source", "created_by")
     list_select_related = ("customer", "created_by")
     list_filter = ("kind", "source", "churn_reason")
     search_fields = ("customer__name",)
@@ -48,8 +47,18 @@ class ArrMovementAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.Model
     date_hierarchy = None
     autocomplete_fields = ("customer",)
     change_list_template = "admin/success/arrmovement/change_list.html"
-    READ_ONLY = ("customer", "kind", "amount", "arr_after", "effective_date", "churn_reason", "churn_note",
-                 "source", "created_by", "created_at")
+    READ_ONLY = (
+        "customer",
+        "kind",
+        "amount",
+        "arr_after",
+        "effective_date",
+        "churn_reason",
+        "churn_note",
+        "source",
+        "created_by",
+        "created_at",
+    )
 
     def get_fields(self, request, obj=None):
         return self.READ_ONLY if obj is not None else ArrMovementForm.Meta.fields

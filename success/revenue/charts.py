@@ -72,11 +72,20 @@ def retention_chart(months: list[dict]) -> SafeString:
         "",
         '<rect x="{}" y="{}" width="12" height="3" fill="{}"/><text x="{}" y="{}" font-size="12" fill="#111827">'
         "{}</text>",
-        ((LEFT + 10 + i * 70, TOP + 4, colour, LEFT + 26 + i * 70, TOP + 9, label) for i, (_k, label, colour) in
-         enumerate(SERIES)),
+        (
+            (LEFT + 10 + i * 70, TOP + 4, colour, LEFT + 26 + i * 70, TOP + 9, label)
+            for i, (_k, label, colour) in enumerate(SERIES)
+        ),
     )
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
         'aria-label="GRR and NRR by month" id="retention-chart">{}{}{}{}</svg>',
-        WIDTH, HEIGHT, WIDTH, HEIGHT, grid, labels, format_html_join("", "{}", ((line,) for line in lines)), legend,
+        WIDTH,
+        HEIGHT,
+        WIDTH,
+        HEIGHT,
+        grid,
+        labels,
+        format_html_join("", "{}", ((line,) for line in lines)),
+        legend,
     )

@@ -117,8 +117,14 @@ def demo_revenue_seed(*, seed: int, customers, batch_size: int = 5000) -> Revenu
                     kind = Kind.EXPANSION if amount > 0 else Kind.CONTRACTION
                 movements.append(
                     ArrMovement(
-                        customer_id=row["pk"], kind=kind, amount=amount, arr_after=balance, effective_date=day,
-                        churn_reason=reason, churn_note=note, source=ArrMovement.Source.IMPORT,
+                        customer_id=row["pk"],
+                        kind=kind,
+                        amount=amount,
+                        arr_after=balance,
+                        effective_date=day,
+                        churn_reason=reason,
+                        churn_note=note,
+                        source=ArrMovement.Source.IMPORT,
                     )
                 )
             result.churned += churned

@@ -35,9 +35,7 @@ RATIO_PLACES = Decimal("0.0001")
 
 
 def arr_movement_list() -> QuerySet[ArrMovement]:
-    return ArrMovement.objects.annotate(
-        customer_name=F("customer__name"), created_by_email=F("created_by__email")
-    )
+    return ArrMovement.objects.annotate(customer_name=F("customer__name"), created_by_email=F("created_by__email"))
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
@@ -138,8 +136,7 @@ def _rows(*, start, end, tier, owner, group_by) -> list[tuple]:
 
 def _figures(values) -> dict:
     row = {
-        name: int(value or 0) if name in COUNTS else _money(value)
-        for name, value in zip(FIGURES, values, strict=True)
+        name: int(value or 0) if name in COUNTS else _money(value) for name, value in zip(FIGURES, values, strict=True)
     }
     start_arr = row["starting_arr"]
     lost = row["churn"] + row["contraction"]

@@ -54,8 +54,10 @@ def _reclassify(movements: list[ArrMovement], *, new: ArrMovement) -> list[ArrMo
             if movement is new:
                 raise ValidationError({"churn_reason": CHURN_REASON_REQUIRED})
             raise ValidationError(
-                {"effective_date": f"At this date the movement of {movement.effective_date} would become a churn, "
-                 "which has no churn reason; record it at another date."}
+                {
+                    "effective_date": f"At this date the movement of {movement.effective_date} would become a churn, "
+                    "which has no churn reason; record it at another date."
+                }
             )
         if movement is not new and (movement.kind != kind or movement.arr_after != balance):
             changed.append(movement)
@@ -123,8 +125,10 @@ def _save(
     changed = _reclassify([*existing, movement], new=movement)
     if expected_kind and expected_kind != movement.kind:
         raise ValidationError(
-            {"kind": f'On {movement.effective_date} this movement is a "{movement.kind}", not a "{expected_kind}" '
-             "(the kind follows from the ARR before and after it)."}
+            {
+                "kind": f'On {movement.effective_date} this movement is a "{movement.kind}", not a "{expected_kind}" '
+                "(the kind follows from the ARR before and after it)."
+            }
         )
     if movement.kind != Kind.CHURN:
         movement.churn_reason = ""

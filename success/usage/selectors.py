@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 
 from crm.models import Customer
 from success.usage.models import UsageDaily, UsageDailyName, UsageEvent
@@ -78,3 +78,10 @@ def usage_customers_ever(*, customer_ids: list[int], last_day: dt.date) -> set[i
     index probe per customer on (customer, day), not a scan of their history."""
     ever = UsageDaily.objects.filter(customer_id=OuterRef("pk"), day__lte=last_day)
     return set(Customer.objects.filter(pk__any_of=customer_ids).filter(Exists(ever)).values_list("pk", flat=True))
+
+
+def last_usage_day_subquery() -> Subquery:
+    """For `Customer` querysets: the last UTC day with any usage (NULL when never); an index probe on the
+    (customer, day) unique index."""
+    latest = UsageDaily.objects.filter(customer_id=OuterRef("pk"), events__gt=0).order_by("-day")
+    return Subquery(latest.values("day")[:1])

@@ -17,6 +17,7 @@ ROLES = ("admin", "csm", "support_agent", "read_only")
 EVERY_ROLE = frozenset(ROLES)
 ADMIN_CSM = frozenset({"admin", "csm"})
 STAFF_WRITERS = frozenset({"admin", "csm", "support_agent"})
+ADMIN_ONLY = frozenset({"admin"})
 
 # Who may call each write (POST, PUT, PATCH, DELETE). Reads (GET) are open to every role.
 WRITES = {
@@ -64,6 +65,17 @@ WRITES = {
     ("/api/v1/playbook-runs/{run_id}/steps/{id}/", "patch"): ADMIN_CSM,
     ("/api/v1/playbook-runs/{id}/cancel/", "post"): ADMIN_CSM,
     ("/api/v1/playbooks/import/", "post"): ADMIN_CSM,  # templates as config as code: CSMs edit playbooks
+    # Outreach: rules and email templates are edited by admins; everyone who reads them may preview them.
+    ("/api/v1/outreach-rules/", "post"): ADMIN_ONLY,
+    ("/api/v1/outreach-rules/{id}/", "put"): ADMIN_ONLY,
+    ("/api/v1/outreach-rules/{id}/", "patch"): ADMIN_ONLY,
+    ("/api/v1/outreach-rules/{id}/", "delete"): ADMIN_ONLY,
+    ("/api/v1/outreach-rules/{id}/preview/", "post"): EVERY_ROLE,
+    ("/api/v1/email-templates/", "post"): ADMIN_ONLY,
+    ("/api/v1/email-templates/{id}/", "put"): ADMIN_ONLY,
+    ("/api/v1/email-templates/{id}/", "patch"): ADMIN_ONLY,
+    ("/api/v1/email-templates/{id}/", "delete"): ADMIN_ONLY,
+    ("/api/v1/email-templates/{id}/preview/", "post"): EVERY_ROLE,
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 
