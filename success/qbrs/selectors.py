@@ -178,6 +178,18 @@ def qbrs_for_planning(*, customer_ids: list[int]) -> dict[int, list[Qbr]]:
     return by_customer
 
 
+def owner_busy_for_planning(*, owner_ids: list[int], since: dt.datetime) -> dict[int, list[Qbr]]:
+    """The proposed and scheduled QBRs of these CSMs from `since` on, by owner id (one query): the planner does
+    not double-book a CSM across their customers."""
+    by_owner: dict[int, list[Qbr]] = {pk: [] for pk in owner_ids}
+    rows = Qbr.objects.filter(owner_id__in=owner_ids, status__in=ACTIVE_STATUSES, starts_at__gte=since).order_by(
+        "starts_at"
+    )
+    for qbr in rows:
+        by_owner[qbr.owner_id].append(qbr)
+    return by_owner
+
+
 def qbrs_to_remind(*, now: dt.datetime) -> QuerySet[Qbr]:
     return (
         Qbr.objects.filter(status__in=ACTIVE_STATUSES, starts_at__gte=now, starts_at__lte=now + dt.timedelta(days=16))

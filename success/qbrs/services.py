@@ -540,20 +540,31 @@ def qbr_prep_refresh(*, qbr: Qbr, now: dt.datetime | None = None) -> Qbr:
 def _overlaps(qbrs: list[Qbr], starts_at: dt.datetime, duration_minutes: int, exclude: Qbr | None = None):
     ends_at = starts_at + dt.timedelta(minutes=duration_minutes)
     for other in qbrs:
-        if other is not exclude and other.status != Status.CANCELLED:
-            if other.starts_at < ends_at and other.ends_at > starts_at:
-                return other
+        if other is exclude or (exclude is not None and exclude.pk and other.pk == exclude.pk):
+            continue
+        if other.status != Status.CANCELLED and other.starts_at < ends_at and other.ends_at > starts_at:
+            return other
     return None
 
 
-def _free_slot(qbrs: list[Qbr], slot: dt.datetime, zone: str, duration: int, exclude: Qbr | None = None):
-    """`slot`, or the same local time on one of the next weekdays when another QBR of the customer is there (e.g. a
-    QBR the CSM scheduled at that hour); None when the next two weeks are all taken."""
+# Local start hours the planner tries on a day, after the proposal's own hour: a CSM with many accounts in one
+# time zone gets them spread over the day before they spill onto the next weekdays.
+PLAN_HOURS = (10, 11, 14, 15, 9, 16)
+
+
+def _free_slot(busy: list[Qbr], slot: dt.datetime, zone: str, duration: int, exclude: Qbr | None = None):
+    """`slot`, or the first free one after it (another of PLAN_HOURS that day, then the next weekdays) when another
+    QBR of the customer or of its CSM is there; None when the next two weeks are all taken."""
     local = slot.astimezone(ZoneInfo(zone))
+    hours = [local.hour, *(h for h in PLAN_HOURS if h != local.hour)]
+    day = local
     for _try in range(10):
-        if not _overlaps(qbrs, local.astimezone(dt.UTC), duration, exclude=exclude):
-            return local.astimezone(dt.UTC)
-        local += dt.timedelta(days=3 if local.weekday() == 4 else 1)
+        for hour in hours:
+            candidate = day.replace(hour=hour, minute=local.minute if hour == local.hour else 0)
+            candidate = candidate.astimezone(dt.UTC)
+            if not _overlaps(busy, candidate, duration, exclude=exclude):
+                return candidate
+        day += dt.timedelta(days=3 if day.weekday() == 4 else 1)
     return None
 
 
@@ -573,6 +584,9 @@ def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, to
         .order_by("pk")
     )
     qbrs_by_customer = selectors.qbrs_for_planning(customer_ids=[c.pk for c in customers])
+    owner_busy = selectors.owner_busy_for_planning(
+        owner_ids=sorted({c.owner_id for c in customers if c.owner_id}), since=now
+    )
     moved: list[tuple[Qbr, str]] = []
     proposed: list[Qbr] = []
     failed = 0
@@ -582,13 +596,15 @@ def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, to
         for stale in [q for q in qbrs if q.status == Status.PROPOSED and q.starts_at < now]:
             # Proposed but never scheduled, and its time has passed: move the proposal ahead instead of a new one.
             slot = selectors.proposal_slot(customer=customer, target=local_today, now=now)
-            slot = _free_slot(qbrs, slot, customer.timezone, stale.duration_minutes, exclude=stale)
+            busy = qbrs + owner_busy.get(customer.owner_id, [])
+            slot = _free_slot(busy, slot, customer.timezone, stale.duration_minutes, exclude=stale)
             if slot is None:
                 logger.warning("could not move proposed QBR %s: its new slot overlaps another QBR", stale.pk)
                 failed += 1
                 continue
             moved.append((stale, stale.starts_at.isoformat()))
             stale.starts_at, stale.updated_at = slot, timezone.now()
+            owner_busy.setdefault(stale.owner_id, []).append(stale)
         for _round in range(3):  # a cadence QBR may leave the renewal one still needed: at most a few per run
             need = selectors.qbr_next_need(
                 customer=customer, today=local_today, now=now, qbrs=qbrs, months=cadences.get(customer.tier)
@@ -600,7 +616,7 @@ def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, to
                 break
             starts_at = selectors.proposal_slot(customer=customer, target=need.target, now=now)
             problem = _owner_problem(customer.owner)
-            starts_at = _free_slot(qbrs, starts_at, customer.timezone, 60)
+            starts_at = _free_slot(qbrs + owner_busy.get(customer.owner_id, []), starts_at, customer.timezone, 60)
             if problem is None and starts_at is None:
                 problem = "every slot of the next two weeks overlaps another QBR"
             if problem:  # e.g. the owner is no longer active staff: the other customers still get theirs
@@ -617,6 +633,7 @@ def _plan_batch(*, customer_ids: list[int], cadences: dict, now: dt.datetime, to
                 origin_key=need.key,
             )
             qbrs.append(qbr)
+            owner_busy.setdefault(customer.owner_id, []).append(qbr)
             proposed.append(qbr)
     if moved:
         Qbr.objects.bulk_update([qbr for qbr, _old in moved], ["starts_at", "updated_at"])

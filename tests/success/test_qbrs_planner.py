@@ -3,6 +3,7 @@
 timeline event per change, one reminder per QBR)."""
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -61,7 +62,10 @@ def test_planner_statement_count_is_flat_in_the_number_of_customers(make_staff, 
     for customer in big:
         [qbr] = Qbr.objects.filter(customer=customer)  # exactly one, proposed ahead for the owner
         local = qbr.starts_at.astimezone(ZoneInfo(customer.timezone))
-        assert (qbr.status, qbr.owner, local.hour, qbr.timezone) == ("proposed", csm, 10, customer.timezone)
+        # 10:00 customer time unless the CSM is busy then with another of these customers (12 or 13 per zone):
+        # then another planning hour (services.PLAN_HOURS), never overlapping (test below).
+        assert (qbr.status, qbr.owner, qbr.timezone) == ("proposed", csm, customer.timezone)
+        assert local.hour in services.PLAN_HOURS
         assert qbr.starts_at > NOW + dt.timedelta(days=6) and local.weekday() < 5
     assert TimelineEvent.objects.filter(kind="qbr.proposed").count() == 30
     moved = TimelineEvent.objects.filter(kind="qbr.rescheduled")
@@ -105,3 +109,36 @@ def test_reminders_statement_count_is_flat(make_staff, customer_factory, django_
     emails = OutboundEmail.objects.filter(kind="qbr_reminder")
     assert emails.count() == 50 and {e.to_email for e in emails} == {"csm@example.com"}
     assert all(e.idempotency_key.endswith(":14:2026-03-16") for e in emails)
+
+
+@pytest.mark.django_db
+def test_planner_does_not_double_book_a_csm_across_customers(make_staff):
+    """Twelve customers of one CSM in one time zone, all due the same day: their proposals never overlap each other
+    (other hours of that day first, then the next weekdays), and none lands on a QBR the CSM already has."""
+    csm = make_staff("csm")
+    customers = [
+        CustomerFactory(
+            tier=Tier.ENTERPRISE,
+            owner=csm,
+            timezone="Europe/Berlin",
+            contract_start=dt.date(2025, 12, 20),
+            renewal_date=dt.date(2027, 6, 1),
+        )
+        for _ in range(12)
+    ]
+    other = CustomerFactory(tier=Tier.SMB, owner=csm, timezone="Europe/Berlin")  # SMB: no cadence of its own
+    # The CSM's QBR with another customer at 10:00 Berlin on the day the planner aims at: the 3-monthly cadence from
+    # the contract start (2025-12-20) falls on Friday 2026-03-20.
+    target = dt.datetime(2026, 3, 20, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    Qbr.objects.create(customer=other, owner=csm, starts_at=target, timezone="Europe/Berlin", status="scheduled")
+    assert services.qbr_plan(now=NOW) == {"proposed": 12, "failed": 0}
+    mine = sorted(Qbr.objects.filter(owner=csm).exclude(status="cancelled"), key=lambda q: q.starts_at)
+    assert len(mine) == 13
+    for first, second in itertools.pairwise(mine):
+        assert first.ends_at <= second.starts_at, f"{first} overlaps {second}"
+    for qbr in Qbr.objects.filter(customer__in=customers):
+        local = qbr.starts_at.astimezone(ZoneInfo("Europe/Berlin"))
+        assert local.weekday() < 5 and local.hour in services.PLAN_HOURS and local.minute == 0
+    # Six hours a day: 10:00 taken, Friday holds five more, Monday six, Tuesday one.
+    days = sorted({q.starts_at.astimezone(ZoneInfo("Europe/Berlin")).date() for q in mine})
+    assert days == [dt.date(2026, 3, 20), dt.date(2026, 3, 23), dt.date(2026, 3, 24)]
