@@ -224,3 +224,18 @@ def test_bulk_ledger_check_matches_the_single_check(customer_factory, contact_fa
     assert many == {c.pk: ledger_check(contact=c, kind="outreach") for c in fresh}
     assert sorted(v for v in many.values() if v) == ["bounced", "contacted today", "unsubscribed"]
     assert Customer.objects.count() == 1
+
+
+def test_the_rule_page_shows_last_run_and_results(
+    admin_client, template, customer_factory, contact_factory, django_capture_on_commit_callbacks
+):
+    customer = customer_factory(timezone="UTC")
+    contact_factory(customer=customer, email="b@x.test", bounced_at=timezone.now())
+    rule = make_rule(template)
+    scan(rule, utc(2026, 3, 10, 9, 1), django_capture_on_commit_callbacks)
+    listing = admin_client.get("/admin/success/outreachrule/").content.decode()
+    assert "1 customers, 0 deferred, 0 over the cap" in listing
+    page = admin_client.get(f"/admin/success/outreachrule/{rule.pk}/change/").content.decode()
+    assert "<tr><td>bounced</td><td>1</td></tr>" in page
+    assert "<tr><td>sent</td><td>1</td></tr>" in page  # the task
+    assert f"?rule__id__exact={rule.pk}" in page
