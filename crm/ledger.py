@@ -4,6 +4,10 @@
     ledger_spacing(contact, kind, subkind) -> None, or (reason, when) the spacing rules alone stop it until
     ledger_claim(...)                      -> check and record (sent or suppressed) under a lock on the contact,
                                               so two dispatches at once cannot both pass the fatigue rule
+    ledger_check_many(contacts, kind, ...) -> {contact id: None or reason}: one query per spacing rule, whatever
+                                              the number of contacts (previews, outreach scans)
+    ledger_claim_many(claims, kind, ...)   -> ledger_claim for many (contact, source) pairs: one lock statement,
+                                              one check, one INSERT; a contact claimed twice is "contacted today"
     contact_unsubscribe / contact_mark_bounced / contact_mark_complained
 
 Ticket replies to the contact's own request are always allowed unless the address bounced (or complained).
@@ -48,12 +52,9 @@ def _min_days(kind: str, subkind: str) -> list[tuple[int, str]]:
 
 def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.datetime | None = None) -> str | None:
     now = now or timezone.now()
-    if contact.bounced_at:
-        return "bounced"
-    if contact.complained_at:
-        return "complained (marked as spam)"
-    if kind in MARKETING_KINDS and contact.unsubscribed_at:
-        return "unsubscribed"
+    consent = _consent_reason(contact, kind)
+    if consent:
+        return consent
     return next((reason for reason, _until in _spacing_blocks(contact, kind, subkind, now)), None)
 
 
@@ -87,6 +88,94 @@ def _spacing_blocks(contact: Contact, kind: str, subkind: str, now: dt.datetime)
             label = f"{sub.upper()} survey" if sub else {"survey": "surveyed", "outreach": "contacted"}[kind]
             when = "today" if ago == 0 else f"{ago} day{'s' if ago != 1 else ''} ago"
             yield (f"{label} {when}" if not sub else f"{label} sent {when}"), last + dt.timedelta(days=days)
+
+
+def _consent_reason(contact: Contact, kind: str) -> str | None:
+    if contact.bounced_at:
+        return "bounced"
+    if contact.complained_at:
+        return "complained (marked as spam)"
+    if kind in MARKETING_KINDS and contact.unsubscribed_at:
+        return "unsubscribed"
+    return None
+
+
+def _spacing_many(contact_ids: list[int], kind: str, subkind: str, now: dt.datetime) -> dict[int, str]:
+    """The first spacing rule's reason per blocked contact, with the same wording as ledger_check."""
+    reasons: dict[int, str] = {}
+    for days, sub in _min_days(kind, subkind):
+        if not days or not contact_ids:
+            continue
+        recent = LedgerEntry.objects.filter(
+            contact_id__in=contact_ids,
+            kind=kind,
+            outcome=LedgerEntry.Outcome.SENT,
+            created_at__gt=now - dt.timedelta(days=days),
+        )
+        if sub:
+            recent = recent.filter(subkind=sub)
+        elif kind == Kind.SURVEY:
+            recent = recent.exclude(subkind__in=SURVEY_CONVERSATION)
+        for contact_id, last in (
+            recent.values("contact_id").annotate(last=models.Max("created_at")).values_list("contact_id", "last")
+        ):
+            if contact_id in reasons:
+                continue
+            ago = max((now - last).days, 0)
+            label = f"{sub.upper()} survey" if sub else {"survey": "surveyed", "outreach": "contacted"}[kind]
+            when = "today" if ago == 0 else f"{ago} day{'s' if ago != 1 else ''} ago"
+            reasons[contact_id] = f"{label} {when}" if not sub else f"{label} sent {when}"
+    return reasons
+
+
+def ledger_check_many(
+    *, contacts: list[Contact], kind: str, subkind: str = "", now: dt.datetime | None = None
+) -> dict[int, str | None]:
+    """ledger_check for many contacts at once: {contact id: None (may be emailed) or the reason}."""
+    now = now or timezone.now()
+    spacing = _spacing_many([c.pk for c in contacts], kind, subkind, now)
+    return {c.pk: _consent_reason(c, kind) or spacing.get(c.pk) for c in contacts}
+
+
+@transaction.atomic
+def ledger_claim_many(
+    *, claims: list[tuple[Contact, models.Model | None]], kind: str, subkind: str = "", now: dt.datetime | None = None
+) -> list[str | None]:
+    """ledger_claim for many (contact, source) pairs in one go, holding the contacts' row locks (taken in id
+    order, so two claimers cannot deadlock): the reason per pair (None: recorded "sent", go ahead). A contact
+    named twice is checked once; its second pair finds the first one's "sent" (e.g. "contacted today")."""
+    now = now or timezone.now()
+    ids = sorted({contact.pk for contact, _ in claims})
+    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    checked = ledger_check_many(contacts=list(locked.values()), kind=kind, subkind=subkind, now=now)
+    spaced = bool(_min_days(kind, subkind)) and any(days for days, _ in _min_days(kind, subkind))
+    label = {"survey": "surveyed", "outreach": "contacted"}.get(kind, "sent")
+    reasons, entries, sent_now = [], [], set()
+    for contact, source in claims:
+        current = locked.get(contact.pk)
+        if current is None:
+            reasons.append("contact deleted")
+            continue
+        reason = checked[current.pk]
+        if reason is None and spaced and current.pk in sent_now:
+            reason = f"{label} today"
+        reasons.append(reason)
+        if reason is None:
+            sent_now.add(current.pk)
+        entries.append(
+            LedgerEntry(
+                contact=current,
+                kind=kind,
+                subkind=subkind,
+                outcome=LedgerEntry.Outcome.SUPPRESSED if reason else LedgerEntry.Outcome.SENT,
+                reason=(reason or "")[:200],
+                source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+                source_id=str(source.pk) if source is not None else "",
+                created_at=now,
+            )
+        )
+    LedgerEntry.objects.bulk_create(entries)
+    return reasons
 
 
 def ledger_record(

@@ -8,6 +8,7 @@ class SuccessConfig(AppConfig):
         from success.health import admin as health_admin  # noqa: F401  (health models, overrides, customer page)
         from success.health import receivers as health_receivers  # noqa: F401  (timeline, usage -> recompute)
         from success.outreach import admin as outreach_admin  # noqa: F401  (outreach rules, preview, records)
+        from success.outreach import receivers as outreach_receivers  # noqa: F401  (events -> outreach scans)
         from success.playbooks import admin as playbooks_admin  # noqa: F401  (templates, runs)
         from success.playbooks import receivers as playbooks_receivers  # noqa: F401  (stage entered -> runs)
         from success.qbrs import admin as qbr_admin  # QBR cadence, QBRs

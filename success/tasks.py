@@ -3,6 +3,8 @@ read by `manage.py setup_periodic_tasks`."""
 
 from success.health import tasks as health_tasks
 from success.health.tasks import recompute_customers, recompute_nightly, recompute_pending  # noqa: F401
+from success.outreach import tasks as outreach_tasks
+from success.outreach.tasks import event_scan, perform, scan_rule, tick  # noqa: F401 (registers the tasks)
 from success.playbooks import tasks as playbooks_tasks
 from success.playbooks.tasks import execute_step, scan  # noqa: F401 (registers the tasks)
 from success.qbrs import tasks as qbr_tasks
@@ -15,4 +17,5 @@ PERIODIC_TASKS = [
     *health_tasks.PERIODIC_TASKS,
     *playbooks_tasks.PERIODIC_TASKS,
     *qbr_tasks.PERIODIC_TASKS,
+    *outreach_tasks.PERIODIC_TASKS,
 ]

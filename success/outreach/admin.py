@@ -11,6 +11,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
@@ -19,6 +21,7 @@ from success.outreach.conditions import FIELDS, OP_LABELS
 from success.outreach.definitions import RULE_FIELDS, crontab_text, outreach_rule_save
 from success.outreach.models import OutreachRecord, OutreachRule
 from success.outreach.preview import rule_preview
+from success.outreach.results import rule_results
 
 CONDITIONS_HELP = (
     'A tree: {"all": [...]} (every one holds), {"any": [...]} (at least one), or a condition {"field", "op", '
@@ -84,17 +87,74 @@ class OutreachRuleForm(forms.ModelForm):
 @admin.register(OutreachRule)
 class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     form = OutreachRuleForm
-    list_display = ("name", "enabled", "trigger", "when", "cooldown_days", "shipped_key", "preview_link")
+    list_display = ("name", "enabled", "trigger", "when", "cooldown_days", "last_run", "shipped_key", "preview_link")
     list_filter = ("enabled", "trigger")
     search_fields = ("name", "description")
-    readonly_fields = ("shipped_key", "created_by", "updated_at", "catalogue")
+    readonly_fields = ("shipped_key", "created_by", "updated_at", "enabled_at", "last_run", "results", "catalogue")
     fieldsets = (
         (None, {"fields": ("name", "description", "enabled", "shipped_key")}),
         ("When", {"fields": ("trigger", "crontab", "event", "event_params", "quiet_hours")}),
         ("Who", {"fields": ("conditions", "catalogue")}),
         ("What", {"fields": ("actions", "cooldown_days", "cap_per_run")}),
+        ("Results", {"fields": ("enabled_at", "last_run", "results")}),
         (None, {"fields": ("created_by", "updated_at")}),
     )
+
+    @admin.display(description="Last run", ordering="last_scan_at")
+    def last_run(self, obj):
+        if obj.last_scan_at is None:
+            return "never"
+        summary = obj.last_scan_summary or {}
+        return format_html(
+            "{} ({} customers, {} deferred, {} over the cap)",
+            date_format(timezone.localtime(obj.last_scan_at), "DATETIME_FORMAT"),
+            summary.get("customers", 0),
+            summary.get("deferred", 0),
+            summary.get("cap", 0),
+        )
+
+    @admin.display(description="Results")
+    def results(self, obj):
+        if obj.pk is None:
+            return "-"
+        data = rule_results(obj)
+        history = reverse("admin:success_outreachrecord_changelist") + f"?rule__id__exact={obj.pk}"
+
+        def rows(counts):
+            return format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(counts.items())) or format_html(
+                "<tr><td colspan=2>none</td></tr>"
+            )
+
+        onboarding = data["onboarding"]
+        onboarding_html = (
+            format_html(
+                "<p>Onboarding finished within 30 days: {} of {} runs started in the {} days since the rule was "
+                "enabled, against {} of {} in the {} days before.</p>",
+                onboarding["after"]["finished"],
+                onboarding["after"]["started"],
+                onboarding["days"],
+                onboarding["before"]["finished"],
+                onboarding["before"]["started"],
+                onboarding["days"],
+            )
+            if onboarding
+            else ""
+        )
+        return format_html(
+            '<p><a href="{}">History: every record of this rule</a></p>'
+            "<table><tr><th>result</th><th>records</th></tr>{}</table>"
+            "<table><tr><th>skipped because</th><th>records</th></tr>{}</table>"
+            "<table><tr><th>email delivery</th><th>emails</th></tr>{}</table>"
+            "<p>Surveys: {} sent, {} answered.</p>"
+            "<p>Emails replied to: not counted (tickets do not record the In-Reply-To of inbound email).</p>{}",
+            history,
+            rows(data["results"]),
+            rows(data["skipped"]),
+            rows(data["emails"]),
+            data["surveys"]["sent"],
+            data["surveys"]["answered"],
+            onboarding_html,
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("schedule", "created_by")
@@ -168,10 +228,10 @@ class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
 
 @admin.register(OutreachRecord)
 class OutreachRecordAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "rule", "customer", "contact", "action_type", "result", "reason")
+    list_display = ("created_at", "rule", "customer", "contact", "action_type", "period_key", "result", "reason")
     list_filter = ("result", "action_type", "rule")
     list_select_related = ("rule", "customer", "contact")
-    raw_id_fields = ("customer", "contact", "outbound_email", "task")
+    raw_id_fields = ("customer", "contact", "outbound_email", "task", "invitation")
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):

@@ -19,6 +19,7 @@ fields are read in each customer's local time by the scan).
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule
 
 from crm.models import LifecycleStage, Task
@@ -137,6 +138,7 @@ def outreach_rule_save(*, rule: OutreachRule | None = None, actor=None, shipped_
         raise ValidationError({field: "This field cannot be set here." for field in sorted(unknown)})
     creating = rule is None or rule.pk is None
     rule = rule or OutreachRule()
+    was_enabled = False if creating else OutreachRule.objects.filter(pk=rule.pk, enabled=True).exists()
     errors: dict[str, list] = {}
 
     def add(field: str, problem: ValidationError | str) -> None:
@@ -198,5 +200,8 @@ def outreach_rule_save(*, rule: OutreachRule | None = None, actor=None, shipped_
         raise ValidationError(errors)
     if schedule_fields is not None:
         rule.schedule, _ = CrontabSchedule.objects.get_or_create(**schedule_fields, timezone="UTC")
+    if rule.enabled and not was_enabled:
+        # A schedule fires for occurrences after this moment only; the results compare against before it.
+        rule.enabled_at = timezone.now()
     rule.save()
     return rule

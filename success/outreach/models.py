@@ -15,10 +15,12 @@ The contract with the execution (the scan and the actions):
 - `period_key` names the unit of work, so claiming is an insert under the unique key (rule, customer, contact,
   action_index, period_key): a schedule uses the customer's local date of the due run ("2026-03-14", or with the
   time "2026-03-14T09:00" when a rule fires more than once a day); an event uses "event:<kind>:<source id>".
-- Cooldown: a customer with a record of RESULTS_ACTED (sent, resent, unknown) for the rule created within
+- Cooldown: a customer with a record of RESULTS_ACTED (pending, sent, resent, unknown) for the rule created within
   `cooldown_days` is skipped (reason "cooldown"); `success.outreach.selectors.acted_within` is that test.
-- `result`: sent (done: email queued/sent, task created, stage changed ...), skipped (`reason`: unsubscribed,
-  bounced, complained, fatigued, no contact of the role, quiet hours, cap ...), failed (`reason`: the error),
+- `result`: pending (claimed by a scan, performed from `due_at` on: later than the claim when quiet hours defer
+  it to the customer's next business hour), sent (done: email queued/sent, task created, stage changed ...),
+  skipped (`reason`: unsubscribed, bounced, complained, fatigued, no contact of the role ...), failed (`reason`:
+  the error),
   unknown (an email whose worker died mid-send), resent (an unknown email sent again with the same Message-ID).
 """
 
@@ -48,6 +50,7 @@ class OutreachEvent(models.TextChoices):
 
 
 class OutreachResult(models.TextChoices):
+    PENDING = "pending", "Claimed, to be done (deferred to business hours when due_at is later)"
     SENT = "sent", "Sent / done"
     SKIPPED = "skipped", "Skipped"
     FAILED = "failed", "Failed"
@@ -87,6 +90,11 @@ class OutreachRule(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
+    enabled_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the rule was last turned on (schedules fire after it)."
+    )
+    last_scan_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="The last scheduled run.")
+    last_scan_summary = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -124,6 +132,11 @@ class OutreachRecord(models.Model):
         "crm.OutboundEmail", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     task = models.ForeignKey("crm.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    invitation = models.ForeignKey(
+        "surveys.Invitation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_at = models.DateTimeField(default=timezone.now, help_text="A pending record is done from then on.")
+    done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -147,10 +160,11 @@ class OutreachRecord(models.Model):
             models.Index(fields=["rule", "customer", "-created_at"], name="success_outreach_cooldown_idx"),
             models.Index(fields=["customer", "-created_at"], name="success_outreach_customer_idx"),
             models.Index(fields=["rule", "result", "-created_at"], name="success_outreach_result_idx"),
+            models.Index(fields=["due_at"], condition=Q(result="pending"), name="success_outreach_pending_idx"),
         ]
 
     def __str__(self):
         return f"{self.rule} → {self.customer_id}: {self.action_type} {self.result}"
 
 
-RESULTS_ACTED = (OutreachResult.SENT, OutreachResult.RESENT, OutreachResult.UNKNOWN)
+RESULTS_ACTED = (OutreachResult.PENDING, OutreachResult.SENT, OutreachResult.RESENT, OutreachResult.UNKNOWN)

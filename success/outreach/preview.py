@@ -14,11 +14,11 @@
 Customers come in id order; the first `limit` are listed (`truncated` says there are more; `matching` and
 `in_cooldown` count them all). A customer the rule acted on within its cooldown is skipped ("cooldown"); past
 `cap_per_run` acting customers the rest are skipped ("cap"). For an email, each contact of the role is checked
-against the contact ledger (crm.ledger.ledger_check, kind outreach): unsubscribed, bounced, complained or fatigued
+against the contact ledger (crm.ledger.ledger_check_many, kind outreach): unsubscribed, bounced, complained or fatigued
 (contacted within LEDGER_OUTREACH_MIN_DAYS) contacts are skipped with the reason; a customer without a contact of
 the role is skipped for that action ("no contact"). Nothing is written: no row, no email, no task.
 Statements: 2 for the audience and its counts, 1 for contacts, 1 for templates, 1 per survey / playbook named,
-and the ledger's spacing check (1 per contact emailed).
+and 1 for the ledger's spacing check (crm.ledger.ledger_check_many), whatever the number of contacts.
 """
 
 import datetime as dt
@@ -28,7 +28,7 @@ from django.db.models import Count, Q, Value
 from django.utils import timezone
 
 from crm.email_templates import template_render
-from crm.ledger import ledger_check
+from crm.ledger import ledger_check_many
 from crm.models import Contact, EmailTemplate, LedgerEntry, LifecycleStage
 from success.outreach.conditions import rule_audience
 from success.outreach.models import OutreachRule
@@ -46,7 +46,7 @@ def _ledger_reason(reason: str) -> str:
     return "fatigued"
 
 
-def _email(action, customer, contacts, templates, at):
+def _email(action, customer, contacts, templates, ledger):
     template = templates.get(action["template"])
     role = action["role"]
     chosen = [c for c in contacts if role == "all" or c.role == role]
@@ -55,7 +55,7 @@ def _email(action, customer, contacts, templates, at):
         out["summary"] = f"Email template #{action['template']} no longer exists: nothing would be sent."
         return out
     for contact in chosen:
-        reason = ledger_check(contact=contact, kind=LedgerEntry.Kind.OUTREACH, now=at)
+        reason = ledger.get(contact.pk)
         if reason:
             out["skipped_contacts"].append(
                 {"contact": contact.pk, "email": contact.email, "reason": _ledger_reason(reason), "detail": reason}
@@ -74,11 +74,11 @@ def _email(action, customer, contacts, templates, at):
     return out
 
 
-def _describe(action, customer, contacts, names, templates, at) -> dict:
+def _describe(action, customer, contacts, names, templates, ledger) -> dict:
     kind = action["action"]
     owner = customer.owner.email if customer.owner else "no owner (unassigned)"
     if kind == "email":
-        return _email(action, customer, contacts, templates, at)
+        return _email(action, customer, contacts, templates, ledger)
     if kind == "survey":
         name = names["survey"].get(action["survey"], f"#{action['survey']}")
         return {"summary": f'Invite the primary contact to the survey "{name}".'}
@@ -112,11 +112,15 @@ def rule_preview(rule: OutreachRule, *, at: dt.datetime | None = None, limit: in
     customers = customers[:limit]
     actions = rule.actions or []
     contacts_by_customer = defaultdict(list)
+    ledger: dict[int, str | None] = {}
     if any(a["action"] == "email" for a in actions) and customers:
         for contact in Contact.objects.filter(customer_id__in=[c.pk for c in customers]).order_by(
             "customer_id", "-is_primary", "email"
         ):
             contacts_by_customer[contact.customer_id].append(contact)
+        ledger = ledger_check_many(
+            contacts=[c for cs in contacts_by_customer.values() for c in cs], kind=LedgerEntry.Kind.OUTREACH, now=at
+        )
     template_ids = {a["template"] for a in actions if a["action"] == "email"}
     templates = EmailTemplate.objects.in_bulk(template_ids) if template_ids else {}
     names = {
@@ -152,7 +156,7 @@ def rule_preview(rule: OutreachRule, *, at: dt.datetime | None = None, limit: in
         contacts = contacts_by_customer.get(customer.pk, [])
         for index, action in enumerate(actions):
             described = {"index": index, "action": action["action"], "recipients": [], "skipped_contacts": []}
-            described |= _describe(action, customer, contacts, names, templates, at)
+            described |= _describe(action, customer, contacts, names, templates, ledger)
             totals["emails"] += len(described["recipients"])
             contacts_skipped.update(s["reason"] for s in described["skipped_contacts"])
             if action["action"] == "email" and not any(c for c in contacts if action["role"] in ("all", c.role)):

@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import (
     Count,
     ExpressionWrapper,
+    F,
     FloatField,
     OuterRef,
     Prefetch,
@@ -178,3 +179,21 @@ def onboarding_started_subquery() -> Subquery:
         template__lifecycle_stage=LifecycleStage.ONBOARDING,
     ).order_by("-started_at", "-id")
     return Subquery(runs.values("started_at")[:1])
+
+
+def onboarding_finished_counts(*, start, end, days: int = 30) -> dict[str, int]:
+    """Onboarding runs started in [start, end): how many, and how many completed within `days` of their start
+    (one query; the outreach results compare the periods before and after a play was enabled)."""
+    runs = PlaybookRun.objects.filter(
+        template__lifecycle_stage=LifecycleStage.ONBOARDING, started_at__gte=start, started_at__lt=end
+    )
+    return runs.aggregate(
+        started=Count("id"),
+        finished=Count(
+            "id",
+            filter=Q(
+                completed_at__isnull=False,
+                completed_at__lte=F("started_at") + dt.timedelta(days=days),
+            ),
+        ),
+    )
