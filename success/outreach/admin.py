@@ -100,6 +100,23 @@ class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
         (None, {"fields": ("created_by", "updated_at")}),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only (a CSM): the crontab text field is a form field, not the model's; show the schedule instead.
+        return [
+            (name, {**options, "fields": tuple("schedule_text" if f == "crontab" else f for f in options["fields"])})
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "schedule_text")
+
+    @admin.display(description="Crontab")
+    def schedule_text(self, obj):
+        return f"{crontab_text(obj.schedule)} (in each customer's local time)" if obj and obj.schedule_id else "-"
+
     @admin.display(description="Last run", ordering="last_scan_at")
     def last_run(self, obj):
         if obj.last_scan_at is None:

@@ -74,3 +74,7 @@ def test_preview_page_and_csm_read_only(admin_client, make_staff, client, templa
     assert client.get("/admin/success/outreachrule/").status_code == 200
     assert client.get(ADD).status_code == 403
     assert client.get(f"/admin/success/outreachrule/{rule.pk}/preview/").status_code == 200
+    # The read-only rule page shows the schedule a CSM cannot edit (the crontab text, read in local time).
+    view = client.get(f"/admin/success/outreachrule/{rule.pk}/change/")
+    assert view.status_code == 200
+    assert b"0 9 * * 1-5 (in each customer&#x27;s local time)" in view.content
