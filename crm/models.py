@@ -216,6 +216,12 @@ class OutboundEmail(models.Model):
     next_attempt_at = models.DateTimeField(help_text="When the next send attempt is due.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the recipient first answered it: an inbound email naming its Message-ID in In-Reply-To or "
+        "References (tickets' inbound path records it).",
+    )
     published_at = models.DateTimeField(
         null=True,
         blank=True,

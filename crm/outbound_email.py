@@ -621,3 +621,15 @@ def email_resend(*, email: OutboundEmail, actor=None) -> OutboundEmail:
             )
         _enqueue_on_commit(email.pk)
     return email
+
+
+def email_mark_replied(*, message_ids: Iterable[str], at=None) -> int:
+    """An inbound email answered these Message-IDs (its In-Reply-To and References): the outbound emails among
+    them are marked replied (the first answer's time is kept). Returns how many were newly marked. One statement;
+    ids that are not ours (a ticket message's, a stranger's) match nothing."""
+    ids = [i for i in dict.fromkeys(message_ids) if i]
+    if not ids:
+        return 0
+    return OutboundEmail.objects.filter(message_id__in=ids, replied_at__isnull=True).update(
+        replied_at=at or timezone.now()
+    )

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.models import Contact, Customer
+from crm.outbound_email import email_mark_replied
 from crm.services import contact_create, normalize_email
 from tickets.attachments import attachment_name
 from tickets.inbound_mime import MAX_MULTIPARTS, bounded_raw, headers_only, pg_text, structure_note
@@ -485,6 +486,9 @@ def _process(inbound: InboundEmail, triaged: bool = False) -> None:
         ticket_message = opened.messages.get()
         inbound.created_ticket = True
     skipped = _store_attachments(message, ticket_message, kept)
+    # An answer to one of our outbound emails (an outreach or playbook email, a survey invitation): it counts as
+    # replied, whatever ticket the answer went to.
+    email_mark_replied(message_ids=_references(message))
     inbound.ticket_id, inbound.ticket_message = ticket_message.ticket_id, ticket_message
     _finish(inbound, InboundEmail.Status.PROCESSED, "; ".join(skipped))
 

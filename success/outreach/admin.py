@@ -163,13 +163,15 @@ class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
             "<table><tr><th>skipped because</th><th>records</th></tr>{}</table>"
             "<table><tr><th>email delivery</th><th>emails</th></tr>{}</table>"
             "<p>Surveys: {} sent, {} answered.</p>"
-            "<p>Emails replied to: not counted (tickets do not record the In-Reply-To of inbound email).</p>{}",
+            "<p>Emails replied to: {} of {}.</p>{}",
             history,
             rows(data["results"]),
             rows(data["skipped"]),
             rows(data["emails"]),
             data["surveys"]["sent"],
             data["surveys"]["answered"],
+            data["replies"]["replied"],
+            data["replies"]["emails"],
             onboarding_html,
         )
 

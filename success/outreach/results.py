@@ -2,12 +2,11 @@
 
     rule_results(rule, now=None) -> dict
         {"results": {result: n}, "skipped": {reason: n}, "emails": {delivery state: n},
-         "surveys": {"sent": n, "answered": n}, "replies": None (see below),
+         "surveys": {"sent": n, "answered": n}, "replies": {"emails": n, "replied": n},
          "onboarding": None | {"days", "before": {"started", "finished"}, "after": {...}}}
 
-Emails replied to: tickets thread inbound email by the Message-IDs of the desk's own ticket messages and do not
-keep the In-Reply-To of an inbound email, so a reply to an outreach email cannot be counted yet ("replies" is
-None and the page says so).
+Emails replied to: the outreach emails sent whose recipient answered (an inbound email naming the email's
+Message-ID in In-Reply-To or References: tickets' inbound path marks the outbound email `replied_at`).
 Onboarding (the shipped play "onboarding-not-finished-30-days"): onboarding runs that finished within 30 days of
 their start, among those started since the rule was enabled, against the same length of time before it
 (success.playbooks.selectors.onboarding_finished_counts).
@@ -15,7 +14,7 @@ their start, among those started since the rule was enabled, against the same le
 
 import datetime as dt
 
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from crm.selectors import email_delivery_state_expression
@@ -49,6 +48,9 @@ def rule_results(rule: OutreachRule, *, now: dt.datetime | None = None) -> dict:
         sent=Count("id"),
         answered=Count("id", filter=Exists(Response.objects.filter(invitation_id=OuterRef("invitation_id")))),
     )
+    replies = records.filter(outbound_email__isnull=False, action_type="email").aggregate(
+        emails=Count("id"), replied=Count("id", filter=Q(outbound_email__replied_at__isnull=False))
+    )
     onboarding = None
     if rule.shipped_key == ONBOARDING_PLAY and rule.enabled_at:
         length = now - rule.enabled_at
@@ -62,6 +64,6 @@ def rule_results(rule: OutreachRule, *, now: dt.datetime | None = None) -> dict:
         "skipped": skipped,
         "emails": emails,
         "surveys": surveys,
-        "replies": None,
+        "replies": replies,
         "onboarding": onboarding,
     }

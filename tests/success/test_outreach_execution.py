@@ -239,3 +239,40 @@ def test_the_rule_page_shows_last_run_and_results(
     assert "<tr><td>bounced</td><td>1</td></tr>" in page
     assert "<tr><td>sent</td><td>1</td></tr>" in page  # the task
     assert f"?rule__id__exact={rule.pk}" in page
+
+
+def test_a_reply_to_an_outreach_email_counts_as_replied(
+    admin_client, template, customer_factory, contact_factory, django_capture_on_commit_callbacks
+):
+    """The contact answers the outreach email from their mail client (In-Reply-To: its Message-ID): the desk opens a
+    ticket as always, and the outbound email and the rule's results count the reply; a stray reference does not."""
+    from tickets.inbound_email import inbound_email_process, inbound_email_receive
+    from tickets.models import Ticket
+
+    customer = customer_factory(timezone="UTC", domain="globex.test")
+    contact_factory(customer=customer, email="ann@globex.test", first_name="Ann")
+    contact_factory(customer=customer, email="bob@globex.test", first_name="Bob")
+    rule = make_rule(template, actions=[{"action": "email", "template": template.pk, "role": "all"}])
+    scan(rule, utc(2026, 3, 10, 9, 1), django_capture_on_commit_callbacks)
+    ann_email = OutboundEmail.objects.get(to_email="ann@globex.test")
+    assert OutboundEmail.objects.count() == 2 and ann_email.replied_at is None
+
+    raw = (
+        "From: Ann <ann@globex.test>\r\nTo: success@example.com\r\nSubject: Re: How is it going, Ann?\r\n"
+        f"Message-ID: <reply-1@globex.test>\r\nIn-Reply-To: {ann_email.message_id}\r\n"
+        "References: <not-ours@elsewhere.test>\r\n\r\nGoing well, thanks! One question about SSO though.\r\n"
+    ).encode()
+    inbound = inbound_email_process(inbound=inbound_email_receive(raw=raw))
+    assert inbound.status == "processed"
+    assert Ticket.objects.filter(customer=customer).count() == 1  # the answer is on the desk, as before
+    ann_email.refresh_from_db()
+    assert ann_email.replied_at is not None
+    assert OutboundEmail.objects.get(to_email="bob@globex.test").replied_at is None
+    # The same reply delivered again changes nothing (the first answer's time is kept).
+    first = ann_email.replied_at
+    inbound_email_process(inbound=inbound_email_receive(raw=raw))
+    ann_email.refresh_from_db()
+    assert ann_email.replied_at == first
+
+    page = admin_client.get(f"/admin/success/outreachrule/{rule.pk}/change/").content.decode()
+    assert "Emails replied to: 1 of 2." in page
