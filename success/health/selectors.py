@@ -136,3 +136,17 @@ def health_band_subquery():
 def health_score_subquery():
     """For `Customer` querysets: the customer's current health score (0-100), NULL when never scored."""
     return Subquery(CustomerHealth.objects.filter(customer_id=OuterRef("pk")).values("score")[:1])
+
+
+def customer_health_at(*, customer_id: int, at: datetime.datetime) -> dict | None:
+    """The customer's health on the last day scored on or before `at` (UTC day): {"score", "band", "day"}
+    (JSON-ready), or None when it was not scored by then. One query."""
+    row = (
+        HealthScore.objects.filter(customer_id=customer_id, day__lte=at.astimezone(datetime.UTC).date())
+        .order_by("-day")
+        .values("score", "band", "day")
+        .first()
+    )
+    if row is None:
+        return None
+    return {"score": float(row["score"]), "band": row["band"], "day": row["day"].isoformat()}

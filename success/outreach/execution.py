@@ -43,11 +43,17 @@ from success.outreach.conditions import rule_audience
 from success.outreach.models import OutreachEvent, OutreachRecord, OutreachResult, OutreachRule, OutreachTrigger
 from success.outreach.selectors import acted_within
 from success.outreach.timing import next_business_moment, occurrences, zone
+from success.playbooks.selectors import overdue_step_subquery
 from success.usage.selectors import last_usage_day_subquery
 
 logger = logging.getLogger(__name__)
 
-STATE_EVENTS = (OutreachEvent.RENEWAL_IN_DAYS, OutreachEvent.NO_USAGE_DAYS, OutreachEvent.TASK_OVERDUE)
+STATE_EVENTS = (
+    OutreachEvent.RENEWAL_IN_DAYS,
+    OutreachEvent.NO_USAGE_DAYS,
+    OutreachEvent.TASK_OVERDUE,
+    OutreachEvent.PLAYBOOK_STEP_OVERDUE,
+)
 CHUNK = 2000
 PERFORM_BATCH = 200
 MAX_PERFORM_TASKS = 8  # each perform task republishes itself while there is more
@@ -151,6 +157,10 @@ def _state_keys(rule: OutreachRule, audience: QuerySet, at: dt.datetime) -> Quer
             outreach_last_usage__lte=today - dt.timedelta(days=params["days"])
         )
         key = Cast("outreach_last_usage", CharField())
+    elif rule.event == OutreachEvent.PLAYBOOK_STEP_OVERDUE:  # the oldest step overdue by more than `days`, once each
+        step = overdue_step_subquery(due_before=today - dt.timedelta(days=params.get("days") or 0))
+        audience = audience.alias(outreach_step=step).filter(outreach_step__isnull=False)
+        key = Cast("outreach_step", CharField())
     else:  # task overdue: the oldest open task overdue by more than `days`, once per task
         tasks = Task.objects.filter(
             customer_id=OuterRef("pk"),

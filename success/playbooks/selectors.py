@@ -197,3 +197,15 @@ def onboarding_finished_counts(*, start, end, days: int = 30) -> dict[str, int]:
             ),
         ),
     )
+
+
+def overdue_step_subquery(*, due_before: dt.date) -> Subquery:
+    """For `Customer` querysets: the id of the customer's oldest pending step of an active run due before
+    `due_before` (NULL when none): the outreach event "playbook step overdue" fires once per such step."""
+    steps = RunStep.objects.filter(
+        run__customer_id=OuterRef("pk"),
+        run__status=PlaybookRun.Status.ACTIVE,
+        status=RunStep.Status.PENDING,
+        due_date__lt=due_before,
+    ).order_by("due_date", "pk")
+    return Subquery(steps.values("pk")[:1])

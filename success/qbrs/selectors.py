@@ -290,27 +290,19 @@ def _usage(customer_id: int, today: dt.date) -> dict | None:
 
 
 def _health(customer: Customer, since: dt.datetime) -> dict | None:
-    """Health now and its change since the last QBR, through success.health.selectors when it exists."""
-    current = _optional("success.health.selectors", "customer_health")
-    if current is None:
+    """Health now and its change since the last QBR (or PREP_DEFAULT_DAYS), through success.health.selectors:
+    {"now": {"score", "band", "day"}, "at_last_qbr": {...} | None, "change": points | None}; None when never scored.
+    JSON-ready (the pack is stored)."""
+    from success.health.selectors import customer_health_at
+
+    now_health = customer_health_at(customer_id=customer.pk, at=timezone.now())
+    if now_health is None:
         return None
-    try:
-        now_health = current(customer=customer)
-    except TypeError:
-        now_health = current(customer_id=customer.pk)
-    at = _optional("success.health.selectors", "customer_health_at")
-    before = at(customer=customer, at=since) if at is not None else None
-
-    def plain(value):
-        if value is None or isinstance(value, dict):
-            return value
-        return {"score": getattr(value, "score", None), "band": getattr(value, "band", None)}
-
-    now_plain, before_plain = plain(now_health), plain(before)
+    before = customer_health_at(customer_id=customer.pk, at=since)
     change = None
-    if now_plain and before_plain and now_plain.get("score") is not None and before_plain.get("score") is not None:
-        change = float(Decimal(str(now_plain["score"])) - Decimal(str(before_plain["score"])))
-    return {"now": now_plain, "at_last_qbr": before_plain, "change": change}
+    if before is not None:
+        change = float(Decimal(str(now_health["score"])) - Decimal(str(before["score"])))
+    return {"now": now_health, "at_last_qbr": before, "change": change}
 
 
 def _playbooks(customer: Customer, now: dt.datetime) -> list[dict]:

@@ -276,3 +276,41 @@ def test_a_reply_to_an_outreach_email_counts_as_replied(
 
     page = admin_client.get(f"/admin/success/outreachrule/{rule.pk}/change/").content.decode()
     assert "Emails replied to: 1 of 2." in page
+
+
+def test_playbook_step_overdue_fires_once_per_overdue_step(
+    customer_factory, user_factory, django_capture_on_commit_callbacks
+):
+    """A run's step overdue by more than `days` (in the rule's event params) claims once per step; a step not yet
+    that late, or a finished one, does not."""
+    from success.playbooks.definitions import playbook_save
+    from success.playbooks.services import playbook_start, run_step_complete
+
+    template, _ = playbook_save(
+        name="Setup",
+        steps=[
+            {"title": "Call", "kind": "task", "offset_days": 1},
+            {"title": "Setup", "kind": "task", "offset_days": 3},
+        ],
+    )
+    customer = customer_factory(timezone="UTC", owner=user_factory())
+    run = playbook_start(template=template, customer=customer, now=utc(2026, 3, 2, 10))  # Monday: due 3rd, 5th
+    rule = outreach_rule_save(
+        name="Stalled step",
+        enabled=True,
+        trigger="event",
+        event="playbook_step_overdue",
+        event_params={"days": 2},
+        actions=[{"action": "task", "title": "Unblock the step", "type": "risk"}],
+        quiet_hours=False,
+        cooldown_days=0,
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert rule_scan(rule_id=rule.pk, at=utc(2026, 3, 5, 12))["claimed"] == 0  # "Call" 2 days late: not more
+        rule_scan(rule_id=rule.pk, at=utc(2026, 3, 6, 12))  # "Call" 3 days late
+        rule_scan(rule_id=rule.pk, at=utc(2026, 3, 6, 18))  # again: the same step, nothing new
+        call, setup = run.steps.order_by("position")
+        run_step_complete(step=call)
+        rule_scan(rule_id=rule.pk, at=utc(2026, 3, 9, 12))  # now "Setup" is 4 days late: its own record
+    keys = list(OutreachRecord.objects.filter(rule=rule).order_by("pk").values_list("period_key", flat=True))
+    assert keys == [f"event:playbook_step_overdue:{call.pk}", f"event:playbook_step_overdue:{setup.pk}"]

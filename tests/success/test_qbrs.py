@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from icalendar import Calendar
 
 from crm.ledger import contact_mark_bounced, contact_unsubscribe
@@ -400,28 +401,30 @@ def test_admin_list_query_count_is_flat(client, account, contact_factory):
 
 
 @pytest.mark.django_db
-def test_prep_uses_health_when_it_exists(account, monkeypatch):
-    """success.health.selectors may not be merged yet: the pack says null then, and reads it once it is there."""
-    import importlib.util
-    import sys
-    import types
-
+def test_prep_shows_health_now_and_its_change_since_the_last_qbr(account, client):
+    """Health on the last day scored before the last QBR held, against now; stored in the pack (JSON) and shown."""
     from success.qbrs import selectors
+    from tests.success.health_rows import put_score
 
     customer, contact = account
     qbr = schedule(customer, contact, at("2030-03-05", 10, NY), at("2030-02-20"))
-    if importlib.util.find_spec("success.health.selectors") is None:  # health not merged yet
-        assert selectors.qbr_prep(qbr=qbr, now=at("2030-02-21"))["health"] is None
-    fake = types.ModuleType("success.health.selectors")
-    fake.customer_health = lambda *, customer: {"score": 72, "band": "good"}
-    fake.customer_health_at = lambda *, customer, at: {"score": 80, "band": "good"}
-    monkeypatch.setitem(sys.modules, "success.health.selectors", fake)
-    health = selectors.qbr_prep(qbr=qbr, now=at("2030-02-21"))["health"]
-    assert health == {
-        "now": {"score": 72, "band": "good"},
-        "at_last_qbr": {"score": 80, "band": "good"},
-        "change": -8.0,
+    assert selectors.qbr_prep(qbr=qbr, now=at("2030-02-21"))["health"] is None  # never scored
+    Qbr.objects.create(
+        customer=customer, owner=customer.owner, starts_at=at("2029-12-01", 15), timezone=NY.key, status="held"
+    )
+    before = put_score(customer, day=dt.date(2029, 11, 30), current=False, nps_latest=3)  # a detractor then
+    put_score(customer, day=dt.date(2029, 12, 2), current=False, nps_latest=3)  # after the QBR: not "at" it
+    today = put_score(customer, day=timezone.now().date())
+    pack = services.qbr_prep_refresh(qbr=qbr).prep
+    assert pack["health"] == {
+        "now": {"score": float(today.score), "band": today.band, "day": today.day.isoformat()},
+        "at_last_qbr": {"score": float(before.score), "band": before.band, "day": "2029-11-30"},
+        "change": float(today.score - before.score),
     }
+    assert pack["health"]["change"] > 0
+    client.force_login(customer.owner)
+    page = client.get(f"/admin/success/qbr/{qbr.pk}/prep/").content.decode()
+    assert f"change since the last QBR {pack['health']['change']}" in page
 
 
 @pytest.mark.django_db(transaction=True)
