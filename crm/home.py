@@ -1,4 +1,4 @@
-"""The CSM's home (the admin's front page): whose book a user sees, and crm's panel, "Today's work".
+"""The CSM's home (the admin's front page): whose book a user sees, and crm's panel, "Today’s work".
 
 Whose book: a CSM sees the customers they own; a team lead (accounts.Team.lead) sees their own and those of the
 members of every team they lead. Admins are no exception: an admin who owns no customer and leads no team sees an
@@ -49,13 +49,13 @@ def is_team_lead(request) -> bool:
 
 
 class BookFilter(admin.SimpleListFilter):
-    """The customer list of a book: "My team's customers" (a lead's team, crm.home.home_owner_ids)."""
+    """The customer list of a book: "My team’s customers" (a lead's team, crm.home.home_owner_ids)."""
 
     title = "book"
     parameter_name = "book"
 
     def lookups(self, request, model_admin):
-        return [("team", "My team's customers")]
+        return [("team", "My team’s customers")]
 
     def queryset(self, request, queryset):
         if self.value() == "team":
@@ -124,7 +124,7 @@ def todays_work(request):
     tasks_url = reverse("admin:crm_task_changelist")
     if not tasks:
         return (
-            "Today's work",
+            "Today’s work",
             format_html('<p>No open task. <a href="{}?view=mine">All my tasks</a></p>', tasks_url),
         )
     token = get_token(request)
@@ -149,7 +149,7 @@ def todays_work(request):
         ),
     )
     return (
-        "Today's work",
+        "Today’s work",
         format_html(
             '<p><a href="{}?view=mine_open">{} open task(s)</a>{}</p>'
             '<table class="crm-home-tasks"><thead><tr><th>Task</th><th>Due</th><th>Done?</th></tr></thead>'

@@ -136,3 +136,24 @@ def health_band_subquery():
 def health_score_subquery():
     """For `Customer` querysets: the customer's current health score (0-100), NULL when never scored."""
     return Subquery(CustomerHealth.objects.filter(customer_id=OuterRef("pk")).values("score")[:1])
+
+
+def band_drops(*, owner_ids: list[int], since, limit: int) -> tuple[list, int]:
+    """`health.band_changed` timeline events since `since` where a customer of the book dropped a band (green to
+    yellow or red, yellow to red), newest first: at most `limit`, with the count. Two queries."""
+    from django.db.models import Q
+
+    from crm.models import TimelineEvent
+
+    drops = TimelineEvent.objects.filter(
+        kind="health.band_changed", occurred_at__gte=since, customer__owner_id__in=owner_ids
+    ).filter(
+        Q(payload__old_band="green", payload__new_band__in=["yellow", "red"])
+        | Q(payload__old_band="yellow", payload__new_band="red")
+    )
+    rows = list(
+        drops.select_related("customer")
+        .only("pk", "occurred_at", "payload", "customer__name")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )
+    return rows, drops.count()

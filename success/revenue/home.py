@@ -120,7 +120,7 @@ def my_book(request):
         else ""
     )
     return (
-        "My team's book" if lead else "My book",
+        "My team’s book" if lead else "My book",
         format_html(
             '<p class="crm-book-summary"><a href="{}?{}">{} customers</a> · ARR {} · Health: {}</p>'
             '<p class="crm-book-stages">Stages: {}</p><p class="crm-book-windows">Renewals in the next {}</p>{}'
