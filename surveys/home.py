@@ -9,7 +9,7 @@ from django.utils.text import Truncator
 
 from crm.admin_extensions import register_home_panel
 from crm.charts import line_chart
-from crm.home import home_owner_ids, signed_in
+from crm.home import home_customer_ids, signed_in
 from surveys.selectors import UNHAPPY_WINDOW_DAYS, monthly_nps_csat, unhappy_awaiting_follow_up
 
 SHOWN_ANSWERS = 8
@@ -25,7 +25,7 @@ def unhappy_answers(request):
     if not _mine(request):
         return None
     answers, count = unhappy_awaiting_follow_up(
-        owner_ids=home_owner_ids(request), now=timezone.now(), limit=SHOWN_ANSWERS
+        customer_ids=home_customer_ids(request), now=timezone.now(), limit=SHOWN_ANSWERS
     )
     if not count:
         return None
@@ -62,7 +62,7 @@ def unhappy_answers(request):
 def survey_trend(request):
     if not _mine(request):
         return None
-    months = monthly_nps_csat(owner_ids=home_owner_ids(request), months=CHART_MONTHS, now=timezone.now())
+    months = monthly_nps_csat(customer_ids=home_customer_ids(request), months=CHART_MONTHS, now=timezone.now())
     if all(m["nps"] is None and m["csat"] is None for m in months):
         return None
     return (

@@ -297,7 +297,7 @@ def latest_answer_subquery(*, kind: str, before: dt.datetime) -> Subquery:
 UNHAPPY_WINDOW_DAYS = 30
 
 
-def unhappy_awaiting_follow_up(*, owner_ids: list[int], now: dt.datetime, limit: int) -> tuple[list[Response], int]:
+def unhappy_awaiting_follow_up(*, customer_ids: list[int], now: dt.datetime, limit: int) -> tuple[list[Response], int]:
     """Unhappy answers (NPS detractors, CSAT 1-2, CES 1-3) of the book's customers in the last 30 days whose
     follow-up task (crm Task sourced from the invitation, surveys.loop) is not done yet: none, or still open.
     Newest first, at most `limit`, with the count of all. Two queries."""
@@ -314,7 +314,7 @@ def unhappy_awaiting_follow_up(*, owner_ids: list[int], now: dt.datetime, limit:
     )
     answers = (
         Response.objects.filter(
-            customer__owner_id__in=owner_ids,
+            customer_id__any_of=customer_ids,
             answered_at__gte=now - dt.timedelta(days=UNHAPPY_WINDOW_DAYS),
         )
         .filter(BAND_CONDITIONS["detractor"] | BAND_CONDITIONS["unhappy"])
@@ -328,7 +328,7 @@ def unhappy_awaiting_follow_up(*, owner_ids: list[int], now: dt.datetime, limit:
     return rows, answers.count()
 
 
-def monthly_nps_csat(*, owner_ids: list[int], months: int, now: dt.datetime) -> list[dict]:
+def monthly_nps_csat(*, customer_ids: list[int], months: int, now: dt.datetime) -> list[dict]:
     """NPS (% promoters - % detractors) and CSAT (% of 4-5) per calendar month of the last `months` (current time
     zone) over the book's customers' answers; None for a month without answers. One grouped query."""
     from django.db.models.functions import TruncMonth
@@ -343,7 +343,7 @@ def monthly_nps_csat(*, owner_ids: list[int], months: int, now: dt.datetime) -> 
     start = timezone.make_aware(dt.datetime.combine(firsts[0], dt.time.min))
     rows = (
         Response.objects.filter(
-            customer__owner_id__in=owner_ids, answered_at__gte=start, kind__in=[Kind.NPS, Kind.CSAT]
+            customer_id__any_of=customer_ids, answered_at__gte=start, kind__in=[Kind.NPS, Kind.CSAT]
         )
         .annotate(month=TruncMonth("answered_at"))
         .values("month")

@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
 from crm.charts import bars_with_rate_chart
-from crm.home import home_owner_ids, signed_in
+from crm.home import home_customer_ids, signed_in
 from tickets.selectors import attention_tickets, weekly_volume_and_sla
 
 SHOWN_TICKETS = 10
@@ -23,7 +23,7 @@ def _mine(request) -> bool:
 def tickets_needing_me(request):
     if not _mine(request):
         return None
-    tickets, count = attention_tickets(owner_ids=home_owner_ids(request), limit=SHOWN_TICKETS)
+    tickets, count = attention_tickets(customer_ids=home_customer_ids(request), limit=SHOWN_TICKETS)
     if not count:
         return None
     rows = format_html_join(
@@ -57,7 +57,7 @@ def tickets_needing_me(request):
 def ticket_trend(request):
     if not _mine(request):
         return None
-    weeks = weekly_volume_and_sla(owner_ids=home_owner_ids(request), weeks=CHART_WEEKS, now=timezone.now())
+    weeks = weekly_volume_and_sla(customer_ids=home_customer_ids(request), weeks=CHART_WEEKS, now=timezone.now())
     if not any(week["opened"] for week in weeks):
         return None
     return (

@@ -298,14 +298,14 @@ def sla_breach_count_subquery(*, at: dt.datetime, days: int = 90):
 UNSOLVED_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
 
 
-def attention_tickets(*, owner_ids: list[int], limit: int) -> tuple[list[Ticket], int]:
+def attention_tickets(*, customer_ids: list[int], limit: int) -> tuple[list[Ticket], int]:
     """Unsolved tickets of the book's customers that were escalated or flagged to the CSM, most escalated and
     oldest first (at most `limit`), with the count of all of them. Two queries."""
     from tickets.models import TicketFlag
 
     flagged = Exists(TicketFlag.objects.filter(ticket_id=OuterRef("pk")))
     tickets = (
-        Ticket.objects.filter(customer__owner_id__in=owner_ids, status__in=UNSOLVED_STATUSES)
+        Ticket.objects.filter(customer_id__any_of=customer_ids, status__in=UNSOLVED_STATUSES)
         .annotate(flagged=flagged)
         .filter(Q(escalation_level__gt=0) | Q(flagged=True))
     )
@@ -317,7 +317,7 @@ def attention_tickets(*, owner_ids: list[int], limit: int) -> tuple[list[Ticket]
     return rows, tickets.count()
 
 
-def weekly_volume_and_sla(*, owner_ids: list[int], weeks: int, now: dt.datetime) -> list[dict]:
+def weekly_volume_and_sla(*, customer_ids: list[int], weeks: int, now: dt.datetime) -> list[dict]:
     """Per week (Monday, in the current time zone) of the last `weeks`: tickets opened for the book's customers,
     and SLA attainment (% of the targets of those tickets that were met, over targets met or missed; merged
     tickets' targets excluded). Two grouped queries."""
@@ -328,7 +328,7 @@ def weekly_volume_and_sla(*, owner_ids: list[int], weeks: int, now: dt.datetime)
     start = timezone.make_aware(dt.datetime.combine(first, dt.time.min))
     opened = {
         row["week"].date() if hasattr(row["week"], "date") else row["week"]: row["n"]
-        for row in Ticket.objects.filter(customer__owner_id__in=owner_ids, created_at__gte=start)
+        for row in Ticket.objects.filter(customer_id__any_of=customer_ids, created_at__gte=start)
         .annotate(week=TruncWeek("created_at"))
         .values("week")
         .annotate(n=Count("pk"))
@@ -336,7 +336,7 @@ def weekly_volume_and_sla(*, owner_ids: list[int], weeks: int, now: dt.datetime)
     targets = {
         row["week"].date() if hasattr(row["week"], "date") else row["week"]: row
         for row in SlaTarget.objects.filter(
-            ticket__customer__owner_id__in=owner_ids, ticket__created_at__gte=start, target_seconds__isnull=False
+            ticket__customer_id__any_of=customer_ids, ticket__created_at__gte=start, target_seconds__isnull=False
         )
         .filter(Q(state=SlaTarget.State.MET) | Q(breached=True))
         .exclude(state=SlaTarget.State.CANCELLED)

@@ -9,7 +9,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import book_query, home_owner_ids, signed_in
+from crm.home import book_query, home_customer_ids, home_owner_ids, signed_in
 from crm.models import Customer
 from success.health.charts import BAND_COLOURS, band_badge
 from success.health.selectors import band_drops, health_band_counts
@@ -28,7 +28,7 @@ def health_panel(request):
     if not total:
         return None
     drops, drop_count = band_drops(
-        owner_ids=owner_ids, since=timezone.now() - dt.timedelta(days=DROP_DAYS), limit=SHOWN_DROPS
+        customer_ids=home_customer_ids(request), since=timezone.now() - dt.timedelta(days=DROP_DAYS), limit=SHOWN_DROPS
     )
     customers_url = reverse("admin:crm_customer_changelist")
     scope = book_query(request)

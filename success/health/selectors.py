@@ -138,7 +138,7 @@ def health_score_subquery():
     return Subquery(CustomerHealth.objects.filter(customer_id=OuterRef("pk")).values("score")[:1])
 
 
-def band_drops(*, owner_ids: list[int], since, limit: int) -> tuple[list, int]:
+def band_drops(*, customer_ids: list[int], since, limit: int) -> tuple[list, int]:
     """`health.band_changed` timeline events since `since` where a customer of the book dropped a band (green to
     yellow or red, yellow to red), newest first: at most `limit`, with the count. Two queries."""
     from django.db.models import Q
@@ -146,7 +146,7 @@ def band_drops(*, owner_ids: list[int], since, limit: int) -> tuple[list, int]:
     from crm.models import TimelineEvent
 
     drops = TimelineEvent.objects.filter(
-        kind="health.band_changed", occurred_at__gte=since, customer__owner_id__in=owner_ids
+        kind="health.band_changed", occurred_at__gte=since, customer_id__any_of=customer_ids
     ).filter(
         Q(payload__old_band="green", payload__new_band__in=["yellow", "red"])
         | Q(payload__old_band="yellow", payload__new_band="red")

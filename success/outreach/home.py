@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import home_owner_ids, signed_in
+from crm.home import home_customer_ids, signed_in
 from success.outreach.models import OutreachResult
 from success.outreach.selectors import results_since
 
@@ -19,7 +19,7 @@ DAYS = 7
 def outreach_results(request):
     if not signed_in(request) or not request.user.has_perm("success.view_outreachrecord"):
         return None
-    counts = results_since(owner_ids=home_owner_ids(request), since=timezone.now() - dt.timedelta(days=DAYS))
+    counts = results_since(customer_ids=home_customer_ids(request), since=timezone.now() - dt.timedelta(days=DAYS))
     if not counts:
         return None
     url = reverse("admin:success_outreachrecord_changelist")

@@ -25,12 +25,12 @@ def acted_within(*, rule: OutreachRule, since: dt.datetime) -> Exists:
     )
 
 
-def results_since(*, owner_ids: list[int], since: dt.datetime) -> dict[str, int]:
-    """Outreach records of the book's customers since `since`, counted by result. One query."""
+def results_since(*, customer_ids: list[int], since: dt.datetime) -> dict[str, int]:
+    """Outreach records of the book's customers (`customer_ids`) since `since`, counted by result. One query."""
     from django.db.models import Count
 
     return dict(
-        OutreachRecord.objects.filter(customer__owner_id__in=owner_ids, created_at__gte=since)
+        OutreachRecord.objects.filter(customer_id__any_of=customer_ids, created_at__gte=since)
         .values_list("result")
         .annotate(n=Count("pk"))
         .order_by()

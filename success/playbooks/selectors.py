@@ -180,14 +180,14 @@ def onboarding_started_subquery() -> Subquery:
     return Subquery(runs.values("started_at")[:1])
 
 
-def runs_behind(*, owner_ids: list[int], today: dt.date, limit: int) -> tuple[list[PlaybookRun], int]:
+def runs_behind(*, customer_ids: list[int], today: dt.date, limit: int) -> tuple[list[PlaybookRun], int]:
     """Active runs of the book's customers with a pending step past its due date (at risk or late), the most
     overdue first: at most `limit` with their steps prefetched (run_progress is then query-free), and the count.
     Three queries. `today` is the server's date; run_progress refines it with the customer's."""
     from django.db.models import Exists, Min
 
     overdue = RunStep.objects.filter(run_id=OuterRef("pk"), status=RunStep.Status.PENDING, due_date__lt=today)
-    runs = PlaybookRun.objects.filter(customer__owner_id__in=owner_ids, status=PlaybookRun.Status.ACTIVE).filter(
+    runs = PlaybookRun.objects.filter(customer_id__any_of=customer_ids, status=PlaybookRun.Status.ACTIVE).filter(
         Exists(overdue)
     )
     rows = list(

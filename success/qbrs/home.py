@@ -8,7 +8,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import home_owner_ids, signed_in
+from crm.home import home_customer_ids, signed_in
 from success.qbrs.selectors import upcoming_qbrs
 
 SHOWN_QBRS = 6
@@ -26,7 +26,7 @@ def _when(qbr) -> str:
 def next_qbrs(request):
     if not signed_in(request) or not request.user.has_perm("success.view_qbr"):
         return None
-    qbrs, count = upcoming_qbrs(owner_ids=home_owner_ids(request), now=timezone.now(), limit=SHOWN_QBRS)
+    qbrs, count = upcoming_qbrs(customer_ids=home_customer_ids(request), now=timezone.now(), limit=SHOWN_QBRS)
     if not count:
         return None
     rows = format_html_join(

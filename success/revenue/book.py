@@ -16,8 +16,17 @@ RENEWAL_WINDOW_DAYS = 90
 RENEWAL_WINDOWS = (30, 60, 90)
 
 
-def book(*, owner, today: datetime.date, owner_ids: list[int] | None = None, limit: int | None = None) -> dict:
-    """`limit`: at most that many renewal and risk-task rows (the home page shows a few; the counts stay whole)."""
+def book(
+    *,
+    owner,
+    today: datetime.date,
+    owner_ids: list[int] | None = None,
+    customer_ids: list[int] | None = None,
+    limit: int | None = None,
+) -> dict:
+    """`limit`: at most that many renewal and risk-task rows (the home page shows a few; the counts stay whole).
+    `customer_ids`: the book's customers when the caller has them (crm.home.home_customer_ids): the risk tasks are
+    then read by customer id, not joined to every customer."""
     owner_ids = owner_ids or [owner.pk]
     owned = (
         Customer.objects.filter(owner_id__in=owner_ids)
@@ -39,7 +48,12 @@ def book(*, owner, today: datetime.date, owner_ids: list[int] | None = None, lim
         .order_by("renewal_date", "pk")
         .values("id", "name", "renewal_date", "arr", band=F("health__band"))
     )
-    risks = Task.objects.filter(customer__owner_id__in=owner_ids, type=Task.Type.RISK, status=Task.Status.OPEN)
+    risks = Task.objects.filter(type=Task.Type.RISK, status=Task.Status.OPEN)
+    risks = (
+        risks.filter(customer_id__any_of=customer_ids)
+        if customer_ids is not None
+        else risks.filter(customer__owner_id__in=owner_ids)
+    )
     risk_tasks = (
         risks.annotate(customer_name=F("customer__name"))
         .order_by("due_date", "pk")

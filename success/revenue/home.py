@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.roles import ADMIN, user_role
 from crm.admin import register_home_panel
-from crm.home import book_query, home_owner_ids, is_team_lead, signed_in
+from crm.home import book_query, home_customer_ids, home_owner_ids, is_team_lead, signed_in
 from crm.models import LifecycleStage
 from success.health.charts import band_badge
 from success.revenue.book import RENEWAL_WINDOW_DAYS, book, unowned_customer_count
@@ -31,7 +31,13 @@ def my_book(request):
     if not signed_in(request):
         return None
     lead = is_team_lead(request)
-    data = book(owner=request.user, owner_ids=home_owner_ids(request), today=timezone.localdate(), limit=SHOWN_ROWS)
+    data = book(
+        owner=request.user,
+        owner_ids=home_owner_ids(request),
+        customer_ids=home_customer_ids(request),
+        today=timezone.localdate(),
+        limit=SHOWN_ROWS,
+    )
     can_assign = lead or user_role(request.user) == ADMIN
     unowned = unowned_customer_count() if can_assign else 0
     if not data["customers"] and not unowned:
