@@ -4,7 +4,6 @@ and the page never scrolls sideways; the CSM closes a task from the home with an
 import datetime as dt
 from decimal import Decimal
 
-import pytest
 from django.utils import timezone
 
 from crm.models import Task
