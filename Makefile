@@ -61,6 +61,7 @@ test: $(STAMP)
 ## 10,000 invitations through a real SMTP server, the answer page under load, results over 1,000,000 responses
 ## tickets: inbound emails per second, the SLA sweep over 100,000 open tickets, the list at 1,000,000 tickets
 ## usage: POST /api/v1/usage-events/ events per second through gunicorn (batches of 1,000), statements per batch
+## home: the CSM's admin home for a CSM owning 2,000 of 100,000 customers (own database, crm_bench_home), median ms
 ## health: the full health recompute of 100,000 customers (own database, crm_bench_health) against one raw SQL aggregate
 ## email: one worker's bulk email rate (crm.send_email_batch) against a bare smtplib loop to the same SMTP server
 bench: $(STAMP)
@@ -69,6 +70,7 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_tickets.py || status=1; \
 	$(PY) tests/benchmarks/bench_usage.py || status=1; \
 	$(PY) tests/benchmarks/bench_health.py || status=1; \
+	$(PY) tests/benchmarks/bench_home.py || status=1; \
 	$(PY) tests/benchmarks/bench_surveys.py && exit $$status
 
 lint: $(STAMP)

@@ -103,9 +103,21 @@ OUTREACH_WRITES = [
     Grant(app="success", models=("outreachrule",), actions=("add", "change", "delete")),
     Grant(app="crm", models=("emailtemplate",), actions=("add", "change", "delete")),
 ]
+# How the support desk is configured (SLA targets, business hours and holidays, flag rules) is an admin's: CSMs and
+# support agents read it.
+SUPPORT_CONFIGURATION_WRITES = Grant(
+    app="tickets",
+    models=("slapolicy", "businesscalendar", "openinghours", "holiday", "flagrule"),
+    actions=("add", "change", "delete"),
+)
 ROLE_EXCLUSIONS: dict[str, list[Grant]] = {
-    CSM: [Grant(app="crm", models=("customer",), actions=("delete",)), HEALTH_MODEL_WRITES, *OUTREACH_WRITES],
-    SUPPORT_AGENT: [Grant(app="crm", models=("customer",), actions=("delete",))],
+    CSM: [
+        Grant(app="crm", models=("customer",), actions=("delete",)),
+        HEALTH_MODEL_WRITES,
+        *OUTREACH_WRITES,
+        SUPPORT_CONFIGURATION_WRITES,
+    ],
+    SUPPORT_AGENT: [Grant(app="crm", models=("customer",), actions=("delete",)), SUPPORT_CONFIGURATION_WRITES],
     READ_ONLY: [Grant(app="crm", models=("customer",), actions=("delete",))],
 }
 

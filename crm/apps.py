@@ -7,6 +7,7 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from crm import (
+            home,  # noqa: F401  (Today's work on the admin's home page)
             lookups,
             receivers,  # noqa: F401  (email provider tracking webhooks -> contact ledger)
         )

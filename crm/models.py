@@ -378,6 +378,7 @@ class Task(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True, max_length=1000, help_text="What came of it, noted when it was closed.")
 
     class Meta:
         # Created in the success app and moved here (crm.0005, a state-only move): it keeps its table and the

@@ -2,6 +2,10 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from crm.admin_changelist import DefaultChoiceFilter, FastChangelistMixin, OwnerFilter
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
@@ -55,14 +59,14 @@ class TaskAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         fields = ["customer", "owner", "type", "reason", "due_date", "priority"]
         if obj is not None:
-            fields += ["status", "source_display", "created_by", "created_at", "closed_at"]
+            fields += ["status", "outcome", "source_display", "created_by", "created_at", "closed_at"]
         return fields
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             # The customer is fixed once created; status changes through the Mark done / Cancel actions.
-            readonly += ["customer", "status", "source_display", "created_by", "created_at", "closed_at"]
+            readonly += ["customer", "status", "outcome", "source_display", "created_by", "created_at", "closed_at"]
         return readonly
 
     def save_model(self, request, obj, form, change):
@@ -117,3 +121,28 @@ class TaskAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     @admin.action(description="Cancel", permissions=["change"])
     def cancel(self, request, queryset):
         self._close(request, queryset, Task.Status.CANCELLED)
+
+    def get_urls(self):
+        return [
+            path("<int:task_id>/done/", self.admin_site.admin_view(self.done_view), name="crm_task_done"),
+            *super().get_urls(),
+        ]
+
+    def done_view(self, request, task_id: int):
+        """One-click done (from the home's Today's work), with an optional outcome note: POST only."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        task = get_object_or_404(Task, pk=task_id)
+        back = request.POST.get("next") or ""
+        if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+            back = ""
+        back = back or reverse("admin:index")
+        if not self.has_change_permission(request, task):
+            raise PermissionDenied
+        try:
+            task_close(task=task, status=Task.Status.DONE, actor=request.user, outcome=request.POST.get("outcome", ""))
+        except ValidationError as exc:
+            self.message_user(request, f"“{task.reason}” not changed: {' '.join(exc.messages)}", messages.ERROR)
+        else:
+            self.message_user(request, f"Done: “{task.reason}”.", messages.SUCCESS)
+        return HttpResponseRedirect(back)

@@ -114,7 +114,12 @@ def _display(value):
 
 
 @transaction.atomic
-def task_close(*, task: Task, status: str, actor=None) -> Task:
+def task_close(*, task: Task, status: str, actor=None, outcome: str = "") -> Task:
+    """Close an open task as done or cancelled, with an optional outcome note (kept on the task and in its
+    timeline event). Closing it again with the same status changes nothing."""
+    outcome = (outcome or "").strip()
+    if len(outcome) > 1000:
+        raise ValidationError({"outcome": "Keep the outcome under 1,000 characters."})
     if status not in (Task.Status.DONE, Task.Status.CANCELLED):
         raise ValidationError({"status": "A task can only be closed as done or cancelled."})
     task = Task.objects.select_for_update().get(pk=task.pk)
@@ -124,13 +129,15 @@ def task_close(*, task: Task, status: str, actor=None) -> Task:
         raise ValidationError({"status": f"The task is already {task.status}."})
     task.status = status
     task.closed_at = timezone.now()
-    task.save(update_fields=["status", "closed_at", "updated_at"])
+    task.outcome = outcome
+    task.save(update_fields=["status", "closed_at", "outcome", "updated_at"])
+    summary = f"Task {status}: {task.reason}" + (f" — {outcome}" if outcome else "")
     timeline_record(
         customer=task.customer_id,
         kind=f"task.{status}",
-        summary=f"Task {status}: {task.reason}",
+        summary=summary if len(summary) <= 300 else summary[:299] + "…",
         actor=actor,
         source=task,
-        payload={"task_id": task.pk},
+        payload={"task_id": task.pk, **({"outcome": outcome} if outcome else {})},
     )
     return task

@@ -6,4 +6,4 @@ class SurveysConfig(AppConfig):
     verbose_name = "Surveys (NPS, CES, CSAT)"
 
     def ready(self):
-        from surveys import receivers, services  # noqa: F401  (signal receivers; email personalizers)
+        from surveys import home, receivers, services  # noqa: F401  (home panels; signal receivers; email personalizers)

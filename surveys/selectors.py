@@ -290,3 +290,79 @@ def latest_answer_subquery(*, kind: str, before: dt.datetime) -> Subquery:
         "-answered_at", "-id"
     )
     return Subquery(latest.values("score")[:1])
+
+
+# --- The CSM's home: answers of a book ---------------------------------------------------------------------------
+
+UNHAPPY_WINDOW_DAYS = 30
+
+
+def unhappy_awaiting_follow_up(*, customer_ids: list[int], now: dt.datetime, limit: int) -> tuple[list[Response], int]:
+    """Unhappy answers (NPS detractors, CSAT 1-2, CES 1-3) of the book's customers in the last 30 days whose
+    follow-up task (crm Task sourced from the invitation, surveys.loop) is not done yet: none, or still open.
+    Newest first, at most `limit`, with the count of all. Two queries."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import CharField, Exists
+    from django.db.models.functions import Cast
+
+    from crm.models import Task
+
+    done = Task.objects.filter(
+        source_type=ContentType.objects.get_for_model(Invitation),
+        source_id=Cast(OuterRef("invitation_id"), CharField()),
+        status=Task.Status.DONE,
+    )
+    answers = (
+        Response.objects.filter(
+            customer_id__any_of=customer_ids,
+            answered_at__gte=now - dt.timedelta(days=UNHAPPY_WINDOW_DAYS),
+        )
+        .filter(BAND_CONDITIONS["detractor"] | BAND_CONDITIONS["unhappy"])
+        .exclude(Exists(done))
+    )
+    rows = list(
+        answers.select_related("customer", "contact")
+        .only("pk", "kind", "score", "comment", "answered_at", "invitation_id", "customer__name", "contact__email")
+        .order_by("-answered_at", "-pk")[:limit]
+    )
+    return rows, answers.count()
+
+
+def monthly_nps_csat(*, customer_ids: list[int], months: int, now: dt.datetime) -> list[dict]:
+    """NPS (% promoters - % detractors) and CSAT (% of 4-5) per calendar month of the last `months` (current time
+    zone) over the book's customers' answers; None for a month without answers. One grouped query."""
+    from django.db.models.functions import TruncMonth
+
+    local = timezone.localtime(now).date().replace(day=1)
+    firsts = []
+    day = local
+    for _ in range(months):
+        firsts.append(day)
+        day = (day - dt.timedelta(days=1)).replace(day=1)
+    firsts.reverse()
+    start = timezone.make_aware(dt.datetime.combine(firsts[0], dt.time.min))
+    rows = (
+        Response.objects.filter(
+            customer_id__any_of=customer_ids, answered_at__gte=start, kind__in=[Kind.NPS, Kind.CSAT]
+        )
+        .annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(
+            nps_n=Count("pk", filter=Q(kind=Kind.NPS)),
+            promoters=Count("pk", filter=BAND_CONDITIONS["promoter"]),
+            detractors=Count("pk", filter=BAND_CONDITIONS["detractor"]),
+            csat_n=Count("pk", filter=Q(kind=Kind.CSAT)),
+            satisfied=Count("pk", filter=Q(kind=Kind.CSAT, score__gte=4)),
+        )
+    )
+    by_month = {(row["month"].date() if hasattr(row["month"], "date") else row["month"]): row for row in rows}
+    result = []
+    for first in firsts:
+        row = by_month.get(first)
+        nps = csat = None
+        if row and row["nps_n"]:
+            nps = round(100 * (row["promoters"] - row["detractors"]) / row["nps_n"])
+        if row and row["csat_n"]:
+            csat = round(100 * row["satisfied"] / row["csat_n"])
+        result.append({"month": first, "nps": nps, "csat": csat})
+    return result

@@ -6,4 +6,4 @@ class TicketsConfig(AppConfig):
     verbose_name = "Support tickets"
 
     def ready(self):
-        from tickets import receivers  # noqa: F401
+        from tickets import home, receivers  # noqa: F401  (home: panels of the admin's home page)

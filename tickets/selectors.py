@@ -291,3 +291,68 @@ def sla_breach_count_subquery(*, at: dt.datetime, days: int = 90):
         .values("n")
     )
     return Coalesce(Subquery(targets, output_field=IntegerField()), Value(0))
+
+
+# --- The CSM's home: tickets of a book ---------------------------------------------------------------------------
+
+UNSOLVED_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+
+
+def attention_tickets(*, customer_ids: list[int], limit: int) -> tuple[list[Ticket], int]:
+    """Unsolved tickets of the book's customers that were escalated or flagged to the CSM, most escalated and
+    oldest first (at most `limit`), with the count of all of them. Two queries."""
+    from tickets.models import TicketFlag
+
+    flagged = Exists(TicketFlag.objects.filter(ticket_id=OuterRef("pk")))
+    tickets = (
+        Ticket.objects.filter(customer_id__any_of=customer_ids, status__in=UNSOLVED_STATUSES)
+        .annotate(flagged=flagged)
+        .filter(Q(escalation_level__gt=0) | Q(flagged=True))
+    )
+    rows = list(
+        tickets.select_related("customer")
+        .only("pk", "subject", "status", "priority", "escalation_level", "created_at", "customer__name")
+        .order_by("-escalation_level", "created_at", "pk")[:limit]
+    )
+    return rows, tickets.count()
+
+
+def weekly_volume_and_sla(*, customer_ids: list[int], weeks: int, now: dt.datetime) -> list[dict]:
+    """Per week (Monday, in the current time zone) of the last `weeks`: tickets opened for the book's customers,
+    and SLA attainment (% of the targets of those tickets that were met, over targets met or missed; merged
+    tickets' targets excluded). Two grouped queries."""
+    from django.db.models.functions import TruncWeek
+
+    today = timezone.localtime(now).date()
+    first = today - dt.timedelta(days=today.weekday() + 7 * (weeks - 1))
+    start = timezone.make_aware(dt.datetime.combine(first, dt.time.min))
+    opened = {
+        row["week"].date() if hasattr(row["week"], "date") else row["week"]: row["n"]
+        for row in Ticket.objects.filter(customer_id__any_of=customer_ids, created_at__gte=start)
+        .annotate(week=TruncWeek("created_at"))
+        .values("week")
+        .annotate(n=Count("pk"))
+    }
+    targets = {
+        row["week"].date() if hasattr(row["week"], "date") else row["week"]: row
+        for row in SlaTarget.objects.filter(
+            ticket__customer_id__any_of=customer_ids, ticket__created_at__gte=start, target_seconds__isnull=False
+        )
+        .filter(Q(state=SlaTarget.State.MET) | Q(breached=True))
+        .exclude(state=SlaTarget.State.CANCELLED)
+        .annotate(week=TruncWeek("ticket__created_at"))
+        .values("week")
+        .annotate(total=Count("pk"), met=Count("pk", filter=Q(state=SlaTarget.State.MET, breached=False)))
+    }
+    result = []
+    for n in range(weeks):
+        week = first + dt.timedelta(days=7 * n)
+        row = targets.get(week)
+        result.append(
+            {
+                "week": week,
+                "opened": opened.get(week, 0),
+                "sla_pct": round(100 * row["met"] / row["total"], 1) if row and row["total"] else None,
+            }
+        )
+    return result

@@ -150,3 +150,24 @@ def customer_health_at(*, customer_id: int, at: datetime.datetime) -> dict | Non
     if row is None:
         return None
     return {"score": float(row["score"]), "band": row["band"], "day": row["day"].isoformat()}
+
+
+def band_drops(*, customer_ids: list[int], since, limit: int) -> tuple[list, int]:
+    """`health.band_changed` timeline events since `since` where a customer of the book dropped a band (green to
+    yellow or red, yellow to red), newest first: at most `limit`, with the count. Two queries."""
+    from django.db.models import Q
+
+    from crm.models import TimelineEvent
+
+    drops = TimelineEvent.objects.filter(
+        kind="health.band_changed", occurred_at__gte=since, customer_id__any_of=customer_ids
+    ).filter(
+        Q(payload__old_band="green", payload__new_band__in=["yellow", "red"])
+        | Q(payload__old_band="yellow", payload__new_band="red")
+    )
+    rows = list(
+        drops.select_related("customer")
+        .only("pk", "occurred_at", "payload", "customer__name")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )
+    return rows, drops.count()

@@ -23,3 +23,15 @@ def acted_within(*, rule: OutreachRule, since: dt.datetime) -> Exists:
             rule_id=rule.pk, customer_id=OuterRef("pk"), result__in=RESULTS_ACTED, created_at__gte=since
         )
     )
+
+
+def results_since(*, customer_ids: list[int], since: dt.datetime) -> dict[str, int]:
+    """Outreach records of the book's customers (`customer_ids`) since `since`, counted by result. One query."""
+    from django.db.models import Count
+
+    return dict(
+        OutreachRecord.objects.filter(customer_id__any_of=customer_ids, created_at__gte=since)
+        .values_list("result")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )

@@ -209,3 +209,24 @@ def overdue_step_subquery(*, due_before: dt.date) -> Subquery:
         due_date__lt=due_before,
     ).order_by("due_date", "pk")
     return Subquery(steps.values("pk")[:1])
+
+
+def runs_behind(*, customer_ids: list[int], today: dt.date, limit: int) -> tuple[list[PlaybookRun], int]:
+    """Active runs of the book's customers with a pending step past its due date (at risk or late), the most
+    overdue first: at most `limit` with their steps prefetched (run_progress is then query-free), and the count.
+    Three queries. `today` is the server's date; run_progress refines it with the customer's."""
+    from django.db.models import Exists, Min
+
+    overdue = RunStep.objects.filter(run_id=OuterRef("pk"), status=RunStep.Status.PENDING, due_date__lt=today)
+    runs = PlaybookRun.objects.filter(customer_id__any_of=customer_ids, status=PlaybookRun.Status.ACTIVE).filter(
+        Exists(overdue)
+    )
+    rows = list(
+        runs.select_related("template", "customer")
+        .prefetch_related(Prefetch("steps", queryset=RunStep.objects.order_by("position")))
+        .annotate(
+            oldest_due=Min("steps__due_date", filter=Q(steps__status=RunStep.Status.PENDING)),
+        )
+        .order_by("oldest_due", "pk")[:limit]
+    )
+    return rows, runs.count()

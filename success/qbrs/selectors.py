@@ -360,3 +360,15 @@ def qbr_prep(*, qbr: Qbr, now: dt.datetime) -> dict:
         ],
         "open_risks": sum(1 for t in tasks if t["type"] == Task.Type.RISK),
     }
+
+
+def upcoming_qbrs(*, customer_ids: list[int], now: dt.datetime, limit: int) -> tuple[list[Qbr], int]:
+    """Proposed and scheduled QBRs of the book's customers from now on, soonest first: at most `limit`, with the
+    count. Two queries."""
+    qbrs = Qbr.objects.filter(customer_id__any_of=customer_ids, status__in=ACTIVE_STATUSES, starts_at__gte=now)
+    rows = list(
+        qbrs.select_related("customer")
+        .only("pk", "status", "starts_at", "timezone", "customer__name")
+        .order_by("starts_at", "pk")[:limit]
+    )
+    return rows, qbrs.count()

@@ -1,0 +1,71 @@
+"""The tickets panels of the CSM's home (crm.admin_extensions.register_home_panel): escalated and flagged tickets
+of my customers, and a chart of ticket volume and SLA attainment by week. Read through tickets.selectors; a fixed
+number of queries whatever the size of the book."""
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from crm.admin_extensions import register_home_panel
+from crm.charts import bars_with_rate_chart
+from crm.home import home_customer_ids, signed_in
+from tickets.selectors import attention_tickets, weekly_volume_and_sla
+
+SHOWN_TICKETS = 10
+CHART_WEEKS = 12
+
+
+def _mine(request) -> bool:
+    return signed_in(request) and request.user.has_perm("tickets.view_ticket")
+
+
+@register_home_panel(order=30)
+def tickets_needing_me(request):
+    if not _mine(request):
+        return None
+    tickets, count = attention_tickets(customer_ids=home_customer_ids(request), limit=SHOWN_TICKETS)
+    if not count:
+        return None
+    rows = format_html_join(
+        "",
+        '<tr><td><a href="{}">{} {}</a><div class="crm-muted">{}</div></td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                reverse("admin:tickets_ticket_change", args=[ticket.pk]),
+                ticket.reference,
+                ticket.subject,
+                ticket.customer.name,
+                ticket.get_status_display().split(" (")[0],
+                format_html("<strong>Escalated ×{}</strong>", ticket.escalation_level)
+                if ticket.escalation_level
+                else "Flagged",
+            )
+            for ticket in tickets
+        ),
+    )
+    return (
+        f"Escalated and flagged tickets ({count})",
+        format_html(
+            '<table class="crm-home-tickets"><thead><tr><th>Ticket</th><th>Status</th><th>Why</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        ),
+    )
+
+
+@register_home_panel(order=45)
+def ticket_trend(request):
+    if not _mine(request):
+        return None
+    weeks = weekly_volume_and_sla(customer_ids=home_customer_ids(request), weeks=CHART_WEEKS, now=timezone.now())
+    if not any(week["opened"] for week in weeks):
+        return None
+    return (
+        "Tickets and SLA attainment by week",
+        bars_with_rate_chart(
+            [week["week"].strftime("%b %d") for week in weeks],
+            ("Tickets opened", "#93c5fd", [week["opened"] for week in weeks]),
+            ("SLA met %", "#16a34a", [week["sla_pct"] for week in weeks]),
+            aria="Tickets opened and SLA attainment per week for my customers",
+        ),
+    )
