@@ -19,7 +19,16 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from crm.admin import EMAIL_ADDRESS, CustomerFilter, ReadOnlyAdminMixin, copy_saved, register_customer_panel
+from crm.admin import (
+    EMAIL_ADDRESS,
+    CustomerFilter,
+    HeaderItem,
+    ReadOnlyAdminMixin,
+    copy_saved,
+    register_customer_header_item,
+    register_customer_panel,
+    register_timeline_reference,
+)
 from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
@@ -674,6 +683,40 @@ class ResponseAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
 
 
 # --- The customer page ---------------------------------------------------------------------------------
+
+register_timeline_reference(r"[Ii]nvitation #(\d+)", "admin:surveys_invitation_change")
+register_timeline_reference(r"[Rr]esponse #(\d+)", "admin:surveys_response_change")
+BAND_TONES = {
+    "promoter": "good",
+    "happy": "good",
+    "passive": "warn",
+    "neutral": "warn",
+    "detractor": "bad",
+    "unhappy": "bad",
+}
+
+
+@register_customer_header_item
+def latest_score_figures(customer) -> list[HeaderItem]:
+    """Latest NPS, CES and CSAT, each with its band and the day it was answered."""
+    latest = latest_responses(customer_id=customer.pk)
+    items = []
+    for kind, label in Kind.choices:
+        response = latest.get(kind)
+        if response is None:
+            items.append(HeaderItem(f"Latest {label}", "—", detail="no answer yet"))
+            continue
+        answered = date_format(timezone.localtime(response.answered_at), "SHORT_DATE_FORMAT")
+        items.append(
+            HeaderItem(
+                f"Latest {label}",
+                str(response.score),
+                url=reverse("admin:surveys_response_change", args=[response.pk]),
+                tone=BAND_TONES.get(str(response.band), ""),
+                detail=f"{response.band} · {answered}",
+            )
+        )
+    return items
 
 
 @register_customer_panel
