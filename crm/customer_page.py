@@ -26,7 +26,7 @@ from crm.admin_extensions import (
 from crm.models import Note, Task, TimelineEvent
 from crm.money import money
 
-LATEST_EVENTS = 25
+LATEST_EVENTS = 20
 LATEST_NOTES = 20
 OPEN_TASKS = 20
 CLOSED_TASKS = 10
