@@ -32,6 +32,7 @@ from crm.admin import (
 from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
+from crm.report_forms import CustomerChoiceField, ReportDateField
 from crm.selectors import email_delivery_state_expression
 from surveys import wording
 from surveys.campaigns import campaign_audience_count
@@ -237,7 +238,7 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
             tiers=tuple(values.get("tiers") or ()),
             lifecycle_stages=tuple(values.get("lifecycle_stages") or ()),
             owner_email=owner.email if owner else None,
-            customer_id=values.get("customer") or None,
+            customer_id=values["customer"].pk if values.get("customer") else None,
         )
 
     def results_view(self, request, survey_id: int):
@@ -359,15 +360,15 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
 
 
 class ResultsForm(forms.Form):
-    start = forms.DateField(required=False, help_text="YYYY-MM-DD, included.")
-    end = forms.DateField(required=False, help_text="YYYY-MM-DD, included.")
+    start = ReportDateField(required=False, help_text="Included.")
+    end = ReportDateField(required=False, help_text="Included.")
     interval = forms.ChoiceField(choices=[(i, i.capitalize()) for i in INTERVALS], required=False)
     tiers = forms.MultipleChoiceField(choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple)
     lifecycle_stages = forms.MultipleChoiceField(
         choices=LifecycleStage.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
     owner = forms.ModelChoiceField(queryset=None, required=False, label="Owner CSM")
-    customer = forms.IntegerField(required=False, min_value=1, help_text="A customer's id.")
+    customer = CustomerChoiceField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
