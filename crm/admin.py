@@ -13,8 +13,6 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
@@ -24,16 +22,19 @@ from crm.admin_extensions import (  # noqa: F401  (register_* re-exported: other
     CUSTOMER_COLUMNS,
     CUSTOMER_LIST_FILTERS,
     CUSTOMER_LIST_SELECT_RELATED,
-    CUSTOMER_PANELS,
+    HeaderItem,
     register_customer_column,
+    register_customer_header_item,
     register_customer_list_filter,
     register_customer_panel,
     register_home_panel,
-    render_customer_panels,
+    register_timeline_reference,
 )
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceErrorsInlineMixin, ServiceRefused
 from crm.churn import ChurnReason
+from crm.customer_page import customer_page_context
 from crm.models import Contact, Customer, Heartbeat, LedgerEntry, Note, OutboundEmail, TimelineEvent
+from crm.money import money
 from crm.outbound_email import email_resend
 from crm.resources import ContactResource, CustomerResource
 from crm.services import (
@@ -56,8 +57,6 @@ admin.site.index_title = "Customer Success CRM administration"
 
 COMMERCIALS_PERMISSION = "crm.change_customer_commercials"
 ARR_LABEL = f"ARR ({settings.REPORTING_CURRENCY})"  # ARR is kept in the reporting currency
-LATEST_EVENTS = 20
-LATEST_NOTES = 20
 EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -234,6 +233,7 @@ class CustomerAdmin(
     autocomplete_fields = ("owner",)
     inlines = (ContactInline, AddNoteInline)
     resource_classes = (CustomerResource,)
+    change_form_template = "admin/crm/customer/change_form.html"
 
     def get_list_display(self, request):
         return (*super().get_list_display(request), *CUSTOMER_COLUMNS)
@@ -279,7 +279,7 @@ class CustomerAdmin(
 
     @admin.display(description=ARR_LABEL, ordering="arr")
     def arr_reporting(self, obj):
-        return obj.arr
+        return money(obj.arr)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -313,26 +313,14 @@ class CustomerAdmin(
         )
         if obj is None:
             return [main]
-        return [
-            main,
-            *([("Experience", {"fields": ("customer_panels",)})] if CUSTOMER_PANELS else []),
-            ("Activity", {"fields": ("latest_timeline", "recent_notes")}),
-            ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
-        ]
+        return [main, ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)})]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.has_perm(COMMERCIALS_PERMISSION):
             readonly += ["arr", "arr_reporting", "owner", "tier"]
         if obj is not None:
-            readonly += [
-                "customer_panels",
-                "latest_timeline",
-                "recent_notes",
-                "created_at",
-                "updated_at",
-                "local_time",
-            ]
+            readonly += ["created_at", "updated_at", "local_time"]
         return readonly
 
     @admin.display(description="Customer's local time")
@@ -340,51 +328,11 @@ class CustomerAdmin(
         zone = _customer_zone(obj)
         return f"{date_format(timezone.localtime(timezone.now(), zone), 'D N j, P T')} ({zone.key})"
 
-    @admin.display(description="Latest")
-    def customer_panels(self, obj):
-        return render_customer_panels(obj)
-
-    @admin.display(description="Latest timeline")
-    def latest_timeline(self, obj):
-        events = (
-            TimelineEvent.objects.filter(customer=obj)
-            .select_related("actor")
-            .order_by("-occurred_at", "-id")[:LATEST_EVENTS]
-        )
-        url = reverse("admin:crm_timelineevent_changelist") + f"?customer={obj.pk}"
-        zone = _customer_zone(obj)
-        # When: in the viewer's time zone; beside it, the customer's local time (both labelled with their zone).
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (_local(e.occurred_at), _local(e.occurred_at, zone), e.kind, e.summary, e.actor or "system")
-                for e in events
-            ),
-        )
-        return format_html(
-            '<table class="crm-timeline"><thead><tr><th>When</th><th>Customer\'s local time ({})</th><th>Kind</th>'
-            "<th>Summary</th><th>By</th></tr></thead><tbody>{}</tbody></table>"
-            '<p><a href="{}">Full timeline</a></p>',
-            zone.key,
-            rows or mark_safe('<tr><td colspan="5">No events yet.</td></tr>'),
-            url,
-        )
-
-    @admin.display(description="Notes")
-    def recent_notes(self, obj):
-        notes = Note.objects.filter(customer=obj).select_related("author").order_by("-created_at", "-id")
-        items = format_html_join(
-            "",
-            "<li><strong>{}</strong> — {}<br>{}</li>",
-            ((_local(n.created_at), n.author or "system", n.body) for n in notes[:LATEST_NOTES]),
-        )
-        url = reverse("admin:crm_note_changelist") + f"?customer={obj.pk}"
-        return format_html(
-            '<ul class="crm-notes">{}</ul><p><a href="{}">All notes</a></p>',
-            items or mark_safe("<li>No notes yet.</li>"),
-            url,
-        )
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The customer page: header, section links and sections (crm.customer_page; other apps add theirs).
+        if obj is not None:
+            context["customer_page"] = customer_page_context(request, obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def save_model(self, request, obj, form, change):
         try:

@@ -2,10 +2,13 @@
 customer page, columns and list filters on the customer list (re-exported by crm.admin, where apps import them
 from)."""
 
+import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import slugify
 
 # --- Panels other apps add to the customer page ---------------------------------------------------
 # crm imports no other app of ours; an app registers a read-only panel instead (in its admin.py):
@@ -20,14 +23,66 @@ def register_customer_panel(panel: Callable) -> Callable:
     return panel
 
 
-def render_customer_panels(customer) -> str:
-    parts = []
+def customer_panel_sections(customer) -> list[tuple[str, str, str]]:
+    """[(anchor, title, safe HTML)] of the panels with something to show, in registration order."""
+    sections = []
     for panel in CUSTOMER_PANELS:
         shown = panel(customer)
         if shown:
             title, html = shown
-            parts.append(format_html('<div class="crm-panel"><h3>{}</h3>{}</div>', title, html))
+            sections.append((f"section-{slugify(title)}", title, html))
+    return sections
+
+
+def render_customer_panels(customer) -> str:
+    parts = [
+        format_html('<div class="crm-panel" id="{}"><h3>{}</h3>{}</div>', anchor, title, html)
+        for anchor, title, html in customer_panel_sections(customer)
+    ]
     return mark_safe("".join(parts))  # noqa: S308  (each part was built by format_html)
+
+
+# --- The customer page's header: "how is this account?" ---------------------------------------------
+# Each app adds the figures it owns (in its admin.py); a few queries per item whatever the size of the account:
+#     @register_customer_header_item
+#     def my_items(customer) -> list[HeaderItem]:
+#         return [HeaderItem("Open tickets", "3 (1 breached)", url="/admin/...", tone="bad")]
+# `tone` ("good", "warn", "bad" or "") colours the value; `url` links it to the full list.
+class HeaderItem(NamedTuple):
+    label: str
+    value: str
+    url: str = ""
+    tone: str = ""
+    detail: str = ""
+
+
+CUSTOMER_HEADER_ITEMS: list[Callable] = []
+
+
+def register_customer_header_item(item: Callable) -> Callable:
+    if item not in CUSTOMER_HEADER_ITEMS:
+        CUSTOMER_HEADER_ITEMS.append(item)
+    return item
+
+
+def customer_header_items(customer) -> list[HeaderItem]:
+    items = []
+    for item in CUSTOMER_HEADER_ITEMS:
+        items.extend(item(customer) or ())
+    return items
+
+
+# --- References in timeline summaries that become links ------------------------------------------------
+# An app says which words name its objects (in its admin.py), e.g. tickets: `[#598]` is ticket 598:
+#     register_timeline_reference(r"\[#(\d+)\]", "admin:tickets_ticket_change")
+# The first group is the object's id; the link goes to the admin URL named, with that id.
+TIMELINE_REFERENCES: list[tuple[re.Pattern, str]] = []
+
+
+def register_timeline_reference(pattern: str, url_name: str) -> None:
+    compiled = re.compile(pattern)
+    if all(existing.pattern != pattern for existing, _ in TIMELINE_REFERENCES):
+        TIMELINE_REFERENCES.append((compiled, url_name))
 
 
 # --- end panels -----------------------------------------------------------------------------------

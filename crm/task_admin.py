@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from crm.admin_changelist import DefaultChoiceFilter, FastChangelistMixin, OwnerFilter
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
+from crm.customer_page import source_html
 from crm.models import Task
 from crm.task_services import task_close, task_create, task_update
 
@@ -52,9 +53,13 @@ class TaskAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     autocomplete_fields = ("customer", "owner")
     actions = ("mark_done", "cancel")
 
+    class Media:
+        css = {"all": ("crm/admin/lists.css",)}
+
     @admin.display(description="Source")
     def source_display(self, obj):
-        return obj.source_label
+        # What created the task (a ticket, a survey invitation, a QBR), linked to its page.
+        return source_html(obj.source_type, obj.source_id, "manual")
 
     def get_fields(self, request, obj=None):
         fields = ["customer", "owner", "type", "reason", "due_date", "priority"]

@@ -19,10 +19,20 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from crm.admin import EMAIL_ADDRESS, CustomerFilter, ReadOnlyAdminMixin, copy_saved, register_customer_panel
+from crm.admin import (
+    EMAIL_ADDRESS,
+    CustomerFilter,
+    HeaderItem,
+    ReadOnlyAdminMixin,
+    copy_saved,
+    register_customer_header_item,
+    register_customer_panel,
+    register_timeline_reference,
+)
 from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.models import Contact, ContactRole, LifecycleStage, Tier
+from crm.report_forms import CustomerChoiceField, ReportDateField
 from crm.selectors import email_delivery_state_expression
 from surveys import wording
 from surveys.campaigns import campaign_audience_count
@@ -228,7 +238,7 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
             tiers=tuple(values.get("tiers") or ()),
             lifecycle_stages=tuple(values.get("lifecycle_stages") or ()),
             owner_email=owner.email if owner else None,
-            customer_id=values.get("customer") or None,
+            customer_id=values["customer"].pk if values.get("customer") else None,
         )
 
     def results_view(self, request, survey_id: int):
@@ -350,15 +360,15 @@ class SurveyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
 
 
 class ResultsForm(forms.Form):
-    start = forms.DateField(required=False, help_text="YYYY-MM-DD, included.")
-    end = forms.DateField(required=False, help_text="YYYY-MM-DD, included.")
+    start = ReportDateField(required=False, help_text="Included.")
+    end = ReportDateField(required=False, help_text="Included.")
     interval = forms.ChoiceField(choices=[(i, i.capitalize()) for i in INTERVALS], required=False)
     tiers = forms.MultipleChoiceField(choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple)
     lifecycle_stages = forms.MultipleChoiceField(
         choices=LifecycleStage.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
     owner = forms.ModelChoiceField(queryset=None, required=False, label="Owner CSM")
-    customer = forms.IntegerField(required=False, min_value=1, help_text="A customer's id.")
+    customer = CustomerChoiceField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -674,6 +684,40 @@ class ResponseAdmin(ReadOnlyAdminMixin, FastChangelistMixin, admin.ModelAdmin):
 
 
 # --- The customer page ---------------------------------------------------------------------------------
+
+register_timeline_reference(r"[Ii]nvitation #(\d+)", "admin:surveys_invitation_change")
+register_timeline_reference(r"[Rr]esponse #(\d+)", "admin:surveys_response_change")
+BAND_TONES = {
+    "promoter": "good",
+    "happy": "good",
+    "passive": "warn",
+    "neutral": "warn",
+    "detractor": "bad",
+    "unhappy": "bad",
+}
+
+
+@register_customer_header_item
+def latest_score_figures(customer) -> list[HeaderItem]:
+    """Latest NPS, CES and CSAT, each with its band and the day it was answered."""
+    latest = latest_responses(customer_id=customer.pk)
+    items = []
+    for kind, label in Kind.choices:
+        response = latest.get(kind)
+        if response is None:
+            items.append(HeaderItem(f"Latest {label}", "—", detail="no answer yet"))
+            continue
+        answered = date_format(timezone.localtime(response.answered_at), "SHORT_DATE_FORMAT")
+        items.append(
+            HeaderItem(
+                f"Latest {label}",
+                str(response.score),
+                url=reverse("admin:surveys_response_change", args=[response.pk]),
+                tone=BAND_TONES.get(str(response.band), ""),
+                detail=f"{response.band} · {answered}",
+            )
+        )
+    return items
 
 
 @register_customer_panel

@@ -17,14 +17,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from crm.report_forms import ReportDateField
 from success.health import validation
 from success.health.models import HealthModel
 from success.health.validation_chart import churn_rate_chart
 
 
 class ValidationForm(forms.Form):
-    start = forms.DateField(help_text="YYYY-MM-DD. The model is tested at every 1st of a month from here.")
-    end = forms.DateField(help_text=f"YYYY-MM-DD, included; at most {validation.MAX_MONTHS} month starts.")
+    start = ReportDateField(help_text="The model is tested at every 1st of a month from here.")
+    end = ReportDateField(help_text=f"Included; at most {validation.MAX_MONTHS} month starts.")
     version = forms.TypedChoiceField(coerce=int, choices=(), help_text="Default: the latest version.")
 
     def __init__(self, *args, model: HealthModel, **kwargs):

@@ -14,6 +14,8 @@ from crm.admin_changelist import FastChangelistMixin, owner_candidates
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from crm.churn import ChurnReason
 from crm.models import Tier
+from crm.money import money
+from crm.report_forms import ReportDateField
 from success.revenue.charts import retention_chart
 from success.revenue.models import ArrMovement
 from success.revenue.selectors import month_starts, retention, retention_by_month
@@ -39,11 +41,20 @@ class ArrMovementForm(forms.ModelForm):
 @admin.register(ArrMovement)
 class ArrMovementAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin):
     form = ArrMovementForm
-    list_display = ("effective_date", "customer", "kind", "amount", "arr_after", "churn_reason", "source", "created_by")
+    list_display = (
+        "effective_date",
+        "customer",
+        "kind",
+        "amount_money",
+        "arr_after_money",
+        "churn_reason",
+        "source",
+        "created_by",
+    )
     list_select_related = ("customer", "created_by")
     list_filter = ("kind", "source", "churn_reason")
     search_fields = ("customer__name",)
-    sortable_by = ("effective_date", "amount")
+    sortable_by = ("effective_date", "amount_money")
     date_hierarchy = None
     autocomplete_fields = ("customer",)
     change_list_template = "admin/success/arrmovement/change_list.html"
@@ -59,6 +70,14 @@ class ArrMovementAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.Model
         "created_by",
         "created_at",
     )
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_money(self, obj):
+        return money(obj.amount)
+
+    @admin.display(description="ARR after")
+    def arr_after_money(self, obj):
+        return money(obj.arr_after)
 
     def get_fields(self, request, obj=None):
         return self.READ_ONLY if obj is not None else ArrMovementForm.Meta.fields
@@ -129,8 +148,8 @@ def _pct(ratio) -> str:
 
 
 class RetentionForm(forms.Form):
-    start = forms.DateField(required=True, help_text="YYYY-MM-DD, included.")
-    end = forms.DateField(required=True, help_text="YYYY-MM-DD, included; not before the start.")
+    start = ReportDateField(required=True, help_text="Included.")
+    end = ReportDateField(required=True, help_text="Included; not before the start.")
     tiers = forms.MultipleChoiceField(choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple)
     owner = forms.ModelChoiceField(queryset=None, required=False, label="Owner CSM")
 

@@ -101,7 +101,7 @@ def test_changelist_shows_the_columns_and_sorts_by_arr_and_renewal(client, csm):
     content = response.content.decode()
     for header in ("Name", "Domain", "Lifecycle stage", "Tier", "Owner", "ARR (USD)", "Renewal date"):
         assert header in content
-    assert "Casey Csm" in content and "900000.00" in content
+    assert "Casey Csm" in content and "USD 900,000" in content  # separators and the reporting currency
     list_display = list(response.context["cl"].list_display)
     arr_col = list_display.index("arr_reporting")
     renewal_col = list_display.index("renewal_date")
@@ -301,7 +301,7 @@ def test_support_agent_sees_commercials_read_only_and_cannot_forge_them(client, 
     assert "arr" not in form.fields and "owner" not in form.fields and "tier" not in form.fields
     assert "name" in form.fields
     content = response.content.decode()
-    assert "ARR (USD)" in content and "12000.00" in content  # shown read-only, with its currency
+    assert "ARR (USD)" in content and "USD 12,000" in content  # shown read-only, with its currency
 
     forged = changeform_data(response, name="Acme Corp", arr="1", tier="enterprise", owner=str(agent.pk))
     response = client.post(change_url(customer), forged)

@@ -166,7 +166,7 @@ def test_customer_page_shows_the_health_panel(client, csm):
     response = client.get(reverse("admin:crm_customer_change", args=[customer.pk]))
     assert response.status_code == 200
     content = response.content.decode()
-    assert "<h3>Health</h3>" in content
+    assert "<h2>Health</h2>" in content
     assert "health-band-" in content and "vs 30 days ago" in content
     assert "Default health model v1" in content
     assert 'aria-label="Health score history"' in content and "<polyline" in content

@@ -54,7 +54,7 @@ def test_customer_page_shows_last_and_next_qbr(client, account):
     )
     client.force_login(customer.owner)
     page = client.get(f"/admin/crm/customer/{customer.pk}/change/").content.decode()
-    panel = page.split("<h3>QBRs</h3>", 1)[1].split(">Upcoming</a>", 1)[0]
+    panel = page.split("<h2>QBRs</h2>", 1)[1].split(">Upcoming</a>", 1)[0]
     assert f"/admin/success/qbr/{last.pk}/change/" in panel and "Tue 15 Apr 2025 10:00 (America/New_York)" in panel
     assert "held" in panel and "Agreed to roll out to the EU team" in panel and "Old outcome" not in panel
     assert "QBR 2025-04-15: Send the EU rollout plan (due 2025-05-01)" in panel and "Book training" not in panel

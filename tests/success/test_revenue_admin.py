@@ -67,7 +67,7 @@ def test_retention_report_shows_the_crafted_book_and_an_svg_chart(client, csm, b
     html = response.content.decode()
     total = html[html.index('id="retention-total"'):]
     total = total[: total.index("</tr>")]
-    for figure in ("12500.00", "9000.00", "60.0 %", "72.0 %", "40.0 %", "1400.00"):
+    for figure in ("USD 12,500", "USD 9,000", "60.0 %", "72.0 %", "40.0 %", "USD 1,400"):
         assert figure in total, figure
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and "<polyline" in html
     assert "<script>" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]

@@ -196,6 +196,27 @@ def test_results_page_filters_by_owner_and_period_and_rejects_a_reversed_period(
     assert "Must be on or after the start." in bad.content.decode()
 
 
+def test_results_filter_picks_the_customer_by_name_and_dates_with_the_date_picker(client, csm, nps):
+    mine = answered(nps, 10, contact=new_contact(customer=customer_create(name="Globex Industries")))
+    answered(nps, 0, contact=new_contact(customer=customer_create(name="Initech")))
+    page = client.get(results_url(nps))
+    content = page.content.decode()
+    assert 'class="admin-autocomplete' in content and 'data-field-name="customer"' in content
+    assert 'class="vDateField' in content and "admin/js/calendar.js" in content
+    # The autocomplete behind the box finds the customer by name.
+    found = client.get(
+        reverse("admin:autocomplete"),
+        {"term": "globex", "app_label": "crm", "model_name": "contact", "field_name": "customer"},
+    ).json()
+    assert [r["text"] for r in found["results"]] == ["Globex Industries"]
+    assert found["results"][0]["id"] == str(mine.customer_id)
+    filtered = client.get(results_url(nps), {"customer": mine.customer_id})
+    assert (filtered.context["results"]["responses"], filtered.context["results"]["nps"]) == (1, 100.0)
+    assert "selected>Globex Industries</option>" in filtered.content.decode()
+    unknown = client.get(results_url(nps), {"customer": 999999})
+    assert unknown.context["results"] is None and "Select a valid choice" in unknown.content.decode()
+
+
 def test_results_csv_export_from_the_results_page(client, csm, nps):
     answered(nps, 3, comment="Too slow", tier="smb")
     answered(nps, 9, tier="enterprise")
@@ -406,7 +427,7 @@ def test_customer_page_shows_the_latest_nps_ces_and_csat(client, csm, nps):
     assert page.status_code == 200
     content = page.content.decode()
     assert "Latest NPS / CES / CSAT" in content
-    panel = content[content.index("Latest NPS / CES / CSAT") :]
+    panel = content[content.index('id="section-latest-nps-ces-csat"') :]
     panel = panel[: panel.index("All survey responses")]
     assert "4 (detractor)" in panel and "Billing is a mess" in panel and "ben@acme.example" in panel
     assert "9 (promoter)" not in panel  # not the latest NPS any more

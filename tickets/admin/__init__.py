@@ -12,6 +12,7 @@ Every write on a ticket goes through tickets.services (timeline, status log and 
 write is shown as a form error or a message, never a 500, and saves nothing.
 """
 
+from tickets.admin import customer_page  # noqa: F401  (registers the customer page's ticket parts)
 from tickets.admin.configuration import BusinessCalendarAdmin, FlagRuleAdmin, SlaPolicyAdmin
 from tickets.admin.inbound import InboundEmailAdmin
 from tickets.admin.queue import (
