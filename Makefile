@@ -63,12 +63,14 @@ test: $(STAMP)
 ## usage: POST /api/v1/usage-events/ events per second through gunicorn (batches of 1,000), statements per batch
 ## health: the full health recompute of 100,000 customers (own database, crm_bench_health) against one raw SQL aggregate
 ## email: one worker's bulk email rate (crm.send_email_batch) against a bare smtplib loop to the same SMTP server
+## outreach: a rule's scan over 10,000 and 100,000 customers (statements, seconds), 10,000 emails under the rate limit
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_customers.py; status=$$?; \
 	$(PY) tests/benchmarks/bench_email.py || status=1; \
 	$(PY) tests/benchmarks/bench_tickets.py || status=1; \
 	$(PY) tests/benchmarks/bench_usage.py || status=1; \
 	$(PY) tests/benchmarks/bench_health.py || status=1; \
+	$(PY) tests/benchmarks/bench_outreach.py || status=1; \
 	$(PY) tests/benchmarks/bench_surveys.py && exit $$status
 
 lint: $(STAMP)
