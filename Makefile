@@ -64,6 +64,7 @@ test: $(STAMP)
 ## home: the CSM's admin home for a CSM owning 2,000 of 100,000 customers (own database, crm_bench_home), median ms
 ## health: the full health recompute of 100,000 customers (own database, crm_bench_health) against one raw SQL aggregate
 ## email: one worker's bulk email rate (crm.send_email_batch) against a bare smtplib loop to the same SMTP server
+## outreach: a rule's scan over 10,000 and 100,000 customers (statements, seconds), 10,000 emails under the rate limit
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_customers.py; status=$$?; \
 	$(PY) tests/benchmarks/bench_email.py || status=1; \
@@ -71,6 +72,7 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/bench_usage.py || status=1; \
 	$(PY) tests/benchmarks/bench_health.py || status=1; \
 	$(PY) tests/benchmarks/bench_home.py || status=1; \
+	$(PY) tests/benchmarks/bench_outreach.py || status=1; \
 	$(PY) tests/benchmarks/bench_surveys.py && exit $$status
 
 lint: $(STAMP)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from crm.demo_data import ARR_RANGE
 from crm.models import Contact, Customer, LifecycleStage, Note, Task, TimelineEvent
-from success.models import ArrMovement, PlaybookRun
+from success.models import ArrMovement, PlaybookRun, Qbr
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,8 @@ def test_if_empty_seeds_an_empty_database():
 
 def delete_customers():
     ArrMovement.objects.all().delete()  # they protect their customer
-    PlaybookRun.objects.all().delete()  # so do playbook runs (their steps go with them) and CSM tasks
+    PlaybookRun.objects.all().delete()  # so do playbook runs (their steps go with them), QBRs and CSM tasks
+    Qbr.objects.all().delete()
     Task.objects.all().delete()
     Customer.objects.all().delete()
 
