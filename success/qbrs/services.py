@@ -715,4 +715,4 @@ def qbr_remind(*, now: dt.datetime | None = None) -> dict:
                 "customer": qbr.customer,
             }
         )
-    return {"reminders": len(email_queue_bulk(emails))}
+    return {"reminders": len(email_queue_bulk(emails, interactive=True))}  # staff reminders: the interactive queue

@@ -181,7 +181,7 @@ def test_seed_demo_prints_the_time_of_each_phase():
     assert len(timing) == 1 and timing[0] == lines[-1], lines
     assert re.fullmatch(
         r"Time per phase: customers and contacts \d+\.\d s, tickets \d+\.\d s, ARR movements \d+\.\d s, "
-        r"surveys \d+\.\d s, usage \d+\.\d s, playbooks \d+\.\d s, health \d+\.\d s; total \d+\.\d s\.",
+        r"surveys \d+\.\d s, usage \d+\.\d s, playbooks \d+\.\d s, QBRs \d+\.\d s, health \d+\.\d s; total \d+\.\d s\.",
         timing[0],
     ), timing[0]
     phases = [float(x) for x in re.findall(r"(\d+\.\d) s", timing[0])]
