@@ -216,7 +216,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Keep countdowns (email retries) well under the visibility timeout.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A message a worker took and never acknowledged (the worker was killed) is delivered again after this long.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -233,9 +234,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # One queue per kind of work (config/celery.py `route_task`), so that a campaign's backlog of bulk email delays
 # neither the periodic scans nor interactive email. A worker consumes what `-Q` names: `make run`'s worker all
 # three (Makefile WORKER_QUEUES), production a worker (pool) per queue (README, "How it scales out").
-CELERY_QUEUE_DEFAULT = "celery"  # Celery's own default name: messages queued before an upgrade are still consumed
-CELERY_QUEUE_BULK_EMAIL = "email_bulk"
-CELERY_QUEUE_PERIODIC = "periodic"
+# Celery's own default name: messages queued before an upgrade are still consumed. (Environment overrides let a
+# live test give its workers queues of their own.)
+CELERY_QUEUE_DEFAULT = env("CELERY_QUEUE_DEFAULT", default="celery")
+CELERY_QUEUE_BULK_EMAIL = env("CELERY_QUEUE_BULK_EMAIL", default="email_bulk")
+CELERY_QUEUE_PERIODIC = env("CELERY_QUEUE_PERIODIC", default="periodic")
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_ROUTES = ["config.celery.route_task"]
 
