@@ -84,6 +84,7 @@ def test_dispatching_100_invitations_costs_the_statements_of_20(broker, clock, c
         ]
         assert broker.run(dispatch_scan) == count
         [(name, (chunk,), _)] = broker.take()
+        assert name == "surveys.dispatch_invitations"
         with CaptureQueriesContext(connection) as captured:
             assert broker.run(invitation_dispatch_many, invitation_ids=chunk)["sent"] == count
         assert len(broker.take("crm.send_email_batch")) == -(-count // settings.EMAIL_BATCH_SIZE)
