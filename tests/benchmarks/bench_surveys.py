@@ -321,7 +321,7 @@ def bench_dispatch(table: Table, failures: list[str]) -> list[int]:
         f"{create_seconds:.1f} s",
         note=f"{created / max(create_seconds, 1e-9):,.0f} invitations/s",
     )
-    table.add(f"dispatch scan: publish {published:,} tasks", f"{scan_seconds:.2f} s")
+    table.add(f"dispatch scan: publish {published:,} invitations in chunk tasks", f"{scan_seconds:.2f} s")
     table.add(
         "SQL statements per email, dispatch + send (not BEGIN/COMMIT)",
         queries=f"{db_timer.statements / max(sends, 1):.1f}",
