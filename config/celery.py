@@ -29,7 +29,7 @@ app.autodiscover_tasks()
 BEAT_LOCK_KEY = 0x43524D5F42454154  # "CRM_BEAT": one advisory lock id per database
 
 # Tasks of campaigns (surveys, outreach): thousands of messages at once, on their own queue.
-BULK_EMAIL_TASKS = frozenset({"crm.send_email_batch"})
+BULK_EMAIL_TASKS = frozenset({"crm.send_email_batch", "surveys.dispatch_invitations", "surveys.remind_invitations"})
 
 
 @cache

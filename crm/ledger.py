@@ -8,6 +8,9 @@
                                               the number of contacts (previews, outreach scans)
     ledger_claim_many(claims, kind, ...)   -> ledger_claim for many (contact, source) pairs: one lock statement,
                                               one check, one INSERT; a contact claimed twice is "contacted today"
+    LedgerBatch(contact_ids, kind, now)    -> the same for a batch of emails (a campaign's chunk): the contacts
+                                              locked in one statement, their history read in one, the entries
+                                              written in one (save()); the same decisions and reasons
     contact_unsubscribe / contact_mark_bounced / contact_mark_complained
 
 Ticket replies to the contact's own request are always allowed unless the address bounced (or complained).
@@ -51,11 +54,14 @@ def _min_days(kind: str, subkind: str) -> list[tuple[int, str]]:
 
 
 def ledger_check(*, contact: Contact, kind: str, subkind: str = "", now: dt.datetime | None = None) -> str | None:
-    now = now or timezone.now()
+    return _check(contact, kind, subkind, now or timezone.now(), None)
+
+
+def _check(contact: Contact, kind: str, subkind: str, now: dt.datetime, last_sent) -> str | None:
     consent = _consent_reason(contact, kind)
     if consent:
         return consent
-    return next((reason for reason, _until in _spacing_blocks(contact, kind, subkind, now)), None)
+    return next((reason for reason, _until in _spacing_blocks(contact, kind, subkind, now, last_sent)), None)
 
 
 def ledger_spacing(
@@ -69,19 +75,31 @@ def ledger_spacing(
     return blocks[0][0], max(until for _reason, until in blocks)
 
 
-def _spacing_blocks(contact: Contact, kind: str, subkind: str, now: dt.datetime):
-    """(reason, until) for each spacing rule that stops this email now, in rule order (one query each)."""
+def _counts_for(kind: str, sub: str, entry_subkind: str) -> bool:
+    """Whether a "sent" entry of `kind` with `entry_subkind` counts for the spacing rule of `sub` ("" = all)."""
+    if sub:
+        return entry_subkind == sub
+    return not (kind == Kind.SURVEY and entry_subkind in SURVEY_CONVERSATION)
+
+
+def _spacing_blocks(contact: Contact, kind: str, subkind: str, now: dt.datetime, last_sent=None):
+    """(reason, until) for each spacing rule that stops this email now, in rule order (one query each, or
+    none with `last_sent(sub, since)`: the latest counting "sent" entry after `since`, from a batch's history)."""
     for days, sub in _min_days(kind, subkind):
         if not days:
             continue
-        recent = LedgerEntry.objects.filter(
-            contact=contact, kind=kind, outcome=LedgerEntry.Outcome.SENT, created_at__gt=now - dt.timedelta(days=days)
-        )
-        if sub:
-            recent = recent.filter(subkind=sub)
-        elif kind == Kind.SURVEY:
-            recent = recent.exclude(subkind__in=SURVEY_CONVERSATION)
-        last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
+        since = now - dt.timedelta(days=days)
+        if last_sent is not None:
+            last = last_sent(sub, since)
+        else:
+            recent = LedgerEntry.objects.filter(
+                contact=contact, kind=kind, outcome=LedgerEntry.Outcome.SENT, created_at__gt=since
+            )
+            if sub:
+                recent = recent.filter(subkind=sub)
+            elif kind == Kind.SURVEY:
+                recent = recent.exclude(subkind__in=SURVEY_CONVERSATION)
+            last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
         if last is not None:
             # max(): a claim that waited for the lock may have a `now` a moment before the entry it found.
             ago = max((now - last).days, 0)
@@ -223,6 +241,93 @@ def ledger_claim(
         now=now,
     )
     return reason
+
+
+class LedgerBatch:
+    """ledger_claim for a batch of emails of one kind, in a statement count flat in the batch's size.
+
+    Use inside the caller's transaction (the contacts' row locks last until it ends):
+
+        ledger = LedgerBatch(contact_ids=[...], kind=Kind.SURVEY, now=now)   # lock + history: 2 statements
+        reason = ledger.claim(contact_id=..., subkind="nps", source=invitation)  # in memory, as ledger_claim
+        ledger.save()                                                          # the entries: 1 INSERT
+
+    The contacts are locked in primary-key order (two batches at once cannot deadlock, and a single
+    ledger_claim waits for them as for any other); their "sent" entries within the longest spacing rule are
+    read once. Claims are decided in the order made, each seeing the ones before it (two emails to one
+    contact in the same batch: the second meets the spacing the first started). `check` and `spacing` are
+    ledger_check and ledger_spacing over the same state, recording nothing."""
+
+    def __init__(self, *, contact_ids, kind: str, now: dt.datetime | None = None):
+        self.kind, self.now = kind, now or timezone.now()
+        ids = sorted(set(contact_ids))
+        self.contacts = (
+            {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
+        )
+        windows = [days for days, _ in _min_days(kind, "")]  # the longest rule of any subkind of this kind
+        if kind == Kind.SURVEY:
+            windows += list(settings.LEDGER_SURVEY_MIN_DAYS_BY_KIND.values())
+        windows = [days for days in windows if days]
+        self.history: dict[int, list[tuple[str, dt.datetime]]] = {pk: [] for pk in self.contacts}
+        if windows and self.contacts:
+            rows = LedgerEntry.objects.filter(
+                contact_id__in=list(self.contacts),
+                kind=kind,
+                outcome=LedgerEntry.Outcome.SENT,
+                created_at__gt=self.now - dt.timedelta(days=max(windows)),
+            ).values_list("contact_id", "subkind", "created_at")
+            for contact_id, subkind, created_at in rows:
+                self.history[contact_id].append((subkind, created_at))
+        self.entries: list[LedgerEntry] = []
+
+    def _last_sent(self, contact_id: int):
+        def last_sent(sub: str, since: dt.datetime):
+            return max(
+                (at for s, at in self.history[contact_id] if at > since and _counts_for(self.kind, sub, s)),
+                default=None,
+            )
+
+        return last_sent
+
+    def check(self, *, contact_id: int, subkind: str = "") -> str | None:
+        return _check(self.contacts[contact_id], self.kind, subkind, self.now, self._last_sent(contact_id))
+
+    def spacing(self, *, contact_id: int, subkind: str = "") -> tuple[str, dt.datetime] | None:
+        blocks = list(
+            _spacing_blocks(self.contacts[contact_id], self.kind, subkind, self.now, self._last_sent(contact_id))
+        )
+        return (blocks[0][0], max(until for _reason, until in blocks)) if blocks else None
+
+    def claim(self, *, contact_id: int, subkind: str = "", source: models.Model | None = None) -> str | None:
+        """Decide and record (in memory until save()): None to go ahead, else the suppression reason."""
+        reason = self.check(contact_id=contact_id, subkind=subkind)
+        self.entries.append(
+            LedgerEntry(
+                contact_id=contact_id,
+                kind=self.kind,
+                subkind=subkind,
+                outcome=LedgerEntry.Outcome.SUPPRESSED if reason else LedgerEntry.Outcome.SENT,
+                reason=(reason or "")[:200],
+                source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+                source_id=str(source.pk) if source is not None else "",
+                created_at=self.now,
+            )
+        )
+        if reason is None:
+            self.history[contact_id].append((subkind, self.now))
+        return reason
+
+    def suppress(self, *, source: models.Model, reason: str) -> None:
+        """Turn the claim made for `source` into a suppression after all (its email could not be queued)."""
+        source_id = str(source.pk)
+        for entry in self.entries:
+            if entry.source_id == source_id and entry.outcome == LedgerEntry.Outcome.SENT:
+                entry.outcome, entry.reason = LedgerEntry.Outcome.SUPPRESSED, reason[:200]
+
+    def save(self) -> list[LedgerEntry]:
+        LedgerEntry.objects.bulk_create(self.entries)
+        saved, self.entries = self.entries, []
+        return saved
 
 
 def _mark(contact: Contact, field: str, kind: str, summary: str, detail: str) -> bool:

@@ -6,7 +6,8 @@ Per round (as many ids as the rate limit grants, crm.email_rate):
   1. claim: one `UPDATE ... SET status='sending' WHERE id IN (...) AND status='queued' AND due RETURNING id`,
      committed before any SMTP (the rules of crm.outbound_email: a redelivered batch claims nothing);
   2. load the claimed rows (one SELECT) and their personal values (one query per kind, BULK_PERSONALIZERS);
-  3. every message built first, then one SMTP connection for all of them; each accepted message is
+  3. every message built first, then one SMTP connection for all of them (another backend, e.g. the
+     file-based one of development: its own send_messages per message); each accepted message is
      remembered, and every MARK_EVERY of them
      are marked sent in one UPDATE with their timeline events in one INSERT (timeline_record_many);
   4. a message the server refuses (4xx/5xx) is that message's failure alone (retried with backoff or failed,
@@ -26,6 +27,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import sanitize_address
 from django.db import connection as db
 from django.db import transaction
@@ -92,15 +94,16 @@ def _personal_values(emails: list[OutboundEmail]) -> dict[int, dict[str, str]]:
 class _Built:
     """One email's bytes for the wire (or the exception building it raised)."""
 
-    __slots__ = ("data", "email", "error", "from_email", "recipients")
+    __slots__ = ("data", "email", "error", "from_email", "message", "recipients")
 
-    def __init__(self, email, from_email="", recipients=(), data=b"", error=None):
-        self.email, self.from_email, self.recipients, self.data, self.error = (
+    def __init__(self, email, from_email="", recipients=(), data=b"", error=None, message=None):
+        self.email, self.from_email, self.recipients, self.data, self.error, self.message = (
             email,
             from_email,
             recipients,
             data,
             error,
+            message,
         )
 
 
@@ -118,6 +121,7 @@ def _build_all(emails, values, connection) -> list[_Built]:
                     sanitize_address(message.from_email, encoding),
                     [sanitize_address(a, encoding) for a in message.recipients()],
                     message.message().as_bytes(linesep="\r\n"),
+                    message=message,
                 )
             )
         except Exception as exc:  # a message Django cannot build: that email's failure alone
@@ -181,15 +185,20 @@ def _send_claimed(emails: list[OutboundEmail], counts: dict[str, int]) -> bool:
         counts["retry"] += len(emails) - failed
         return True
     sent: list[OutboundEmail] = []
+    smtp = isinstance(connection, SmtpBackend)
     try:
         for index, item in enumerate(_build_all(emails, values, connection)):
             email = item.email
             try:
                 if item.error is not None:
                     raise item.error
-                if connection.connection is None:  # the backend closed it (e.g. after a 421)
+                if not smtp:  # another backend (file-based in development, locmem in tests): its own sending
+                    if not connection.send_messages([item.message]):
+                        raise smtplib.SMTPException("The email backend sent nothing.")
+                elif connection.connection is None:  # the backend closed it (e.g. after a 421)
                     raise smtplib.SMTPServerDisconnected("The SMTP connection was closed.")
-                connection.connection.sendmail(item.from_email, item.recipients, item.data)
+                else:
+                    connection.connection.sendmail(item.from_email, item.recipients, item.data)
             except Exception as exc:
                 if _is_connection_lost(exc):
                     logger.warning("SMTP connection lost sending email %s: %s", email.pk, exc)

@@ -168,11 +168,7 @@ def demo_surveys_seed(
 def _plan(rng, surveys, customers, budget: int, now: dt.datetime) -> list[Invitation]:
     """Invitations to record: NPS for a sample of contacts in the current and last 6-month cycles, CES for
     onboarding customers' contacts, CSAT for solved tickets."""
-    contacts = list(
-        Contact.objects.filter(customer__in=customers)
-        .select_related("customer")
-        .order_by("pk")
-    )
+    contacts = list(Contact.objects.filter(customer__in=customers).select_related("customer").order_by("pk"))
     if not contacts:
         return []
     rng.shuffle(contacts)
@@ -274,9 +270,9 @@ def _record(rng, planned: list[Invitation], now: dt.datetime, result: SurveySeed
         )
         loop_close(response_id=response.pk)  # what its on-commit callback does; idempotent per invitation
         result.responses += 1
-    Invitation.objects.filter(
-        pk__in=[i.pk for i in due], status=Invitation.Status.SENT, expires_at__lte=now
-    ).update(status=Invitation.Status.EXPIRED)
+    Invitation.objects.filter(pk__in=[i.pk for i in due], status=Invitation.Status.SENT, expires_at__lte=now).update(
+        status=Invitation.Status.EXPIRED
+    )
     _date_follow_ups(due, now)
     result.follow_up_tasks = Task.objects.filter(
         source_type=ContentType.objects.get_for_model(Invitation), source_id__in=[str(i.pk) for i in due]

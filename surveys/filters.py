@@ -67,8 +67,7 @@ class ResponseFilterSet(filters.FilterSet):
     band = filters.MultipleChoiceFilter(
         choices=BAND_CHOICES,
         method="filter_band",
-        help_text="One or more bands: promoter, passive, detractor (NPS); happy, neutral, unhappy "
-        "(CSAT, CES).",
+        help_text="One or more bands: promoter, passive, detractor (NPS); happy, neutral, unhappy (CSAT, CES).",
     )
     answered_after = filters.IsoDateTimeFilter(
         field_name="answered_at", lookup_expr="gte", help_text="Answered at or after this time (ISO 8601)."

@@ -162,7 +162,8 @@ def _ticket_open(response: Response):
         customer=response.customer,
         requester=response.contact,
         subject=f"Survey follow-up: {kind} {response.score} (invitation {response.invitation_id})",
-        body=response.comment or f"{LABELS[response.band]} {kind} answer ({response.score}) from "
+        body=response.comment
+        or f"{LABELS[response.band]} {kind} answer ({response.score}) from "
         f"{response.contact.email}, without a comment.",
         channel="web",
         priority="high",

@@ -53,9 +53,7 @@ class ResultsQuery:
     def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         tz = timezone.get_current_timezone()
         start = dt.datetime.combine(self.start, dt.time.min, tzinfo=tz) if self.start else None
-        end = (
-            dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min, tzinfo=tz) if self.end else None
-        )
+        end = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min, tzinfo=tz) if self.end else None
         return start, end
 
 

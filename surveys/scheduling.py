@@ -1,7 +1,7 @@
 """What beat runs for surveys (surveys/tasks.py), and campaigns to big audiences.
 
-    dispatch_scan()      scheduled invitations now due   -> one `surveys.dispatch_invitation` task each
-    reminder_scan()      sent, unanswered, reminder due  -> one `surveys.remind_invitation` task each
+    dispatch_scan()      scheduled invitations now due   -> `surveys.dispatch_invitations` tasks of CHUNK ids each
+    reminder_scan()      sent, unanswered, reminder due  -> `surveys.remind_invitations` tasks of CHUNK ids each
     expiry_scan()        sent and past expires_at        -> status "expired" (set-based UPDATE)
     recurring_scan()     recurring NPS: one invitation per contact and period, on a weekday local morning
     campaign_start()     a campaign to an audience       -> a Campaign row, then on commit
@@ -10,15 +10,16 @@
                          running campaigns with every invitation dispatched -> "done", with their counts
 
 The scans select due work in SQL, in batches (keyset on the primary key), each batch in its own short
-transaction with `select_for_update(skip_locked=True)`, and publish one task per unit when the batch commits.
-The unit tasks call one idempotent service (`invitation_dispatch`, `invitation_remind`: a skip-locked claim
-plus a status guard), so a unit published twice, by two overlapping scans or by a redelivered message, sends
-one email. The invitation has no "queued" mark, so one still "scheduled" at the next scan (its task still
-waits in the queue, or was lost) is published again: harmless (the second task is one SELECT that finds
-nothing to do), and kept small by publishing at most SURVEYS_DISPATCH_PER_SCAN per scan, about what the
-workers send in a minute. Invitations themselves are created with `bulk_create(ignore_conflicts=True)`
-against the unique (survey, contact, trigger_key) constraint, so a scan or a campaign task that runs twice
-creates nothing twice.
+transaction with `select_for_update(skip_locked=True)`, and publish a task per chunk of CHUNK invitations when
+the batch commits. The chunk tasks call one idempotent service (surveys.dispatch: `invitation_dispatch_many`,
+`invitation_remind_many`: a skip-locked claim plus a status guard, the ledger checked and the emails queued in
+bulk, a statement count flat in the chunk's size), so a chunk published twice, by two overlapping scans or by a
+redelivered message, sends each email once. An invitation still "scheduled" SURVEYS_REQUEUE_MINUTES after
+its task was published (queued_at: the task still waits in the queue, or was lost) is published again:
+harmless (the second task is one SELECT that finds nothing to do), and kept small by publishing at most
+SURVEYS_DISPATCH_PER_SCAN per scan, about what the workers send in a minute. Invitations themselves are
+created with `bulk_create(ignore_conflicts=True)` against the unique (survey, contact, trigger_key)
+constraint, so a scan or a campaign task that runs twice creates nothing twice.
 """
 
 import datetime as dt
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 Status = Invitation.Status
 
 BATCH = 1000
+# Invitations per dispatch or reminder task (SURVEYS_DISPATCH_CHUNK): one transaction, a few statements, and
+# its emails in crm.send_email_batch tasks. Small enough that a worker killed mid-chunk loses little work.
+CHUNK = 250
 # Published per dispatch or reminder scan (every minute / 15 minutes), at most: about what the workers send
 # in a minute (one worker: 2,000-3,000, see `make bench`), so that a big backlog is not published again and
 # again while it drains. Setting SURVEYS_DISPATCH_PER_SCAN (raise it with more workers).
@@ -65,17 +69,22 @@ def _requeue_after() -> dt.timedelta:
     return dt.timedelta(minutes=getattr(settings, "SURVEYS_REQUEUE_MINUTES", REQUEUE_MINUTES))
 
 
+def _chunk() -> int:
+    return max(int(getattr(settings, "SURVEYS_DISPATCH_CHUNK", CHUNK)), 1)
+
+
 def _publish(task, ids: list[int]) -> None:
-    """Publish one task per id once the current transaction commits. On a broker error the rows not published
-    are released (queued_at cleared): the next scan publishes them."""
+    """Publish one task per chunk of ids once the current transaction commits. On a broker error the rows not
+    published are released (queued_at cleared): the next scan publishes them."""
+    size = _chunk()
 
     def publish():
-        for index, pk in enumerate(ids):
+        for start in range(0, len(ids), size):
             try:
-                task.apply_async((pk,))
+                task.apply_async((ids[start : start + size],))
             except Exception:
-                logger.exception("could not publish %s(%s); the next scan will retry", task.name, pk)
-                Invitation.objects.filter(pk__in=ids[index:]).update(queued_at=None)
+                logger.exception("could not publish %s(%s...); the next scan will retry", task.name, ids[start])
+                Invitation.objects.filter(pk__in=ids[start:]).update(queued_at=None)
                 return
 
     transaction.on_commit(publish)
@@ -112,13 +121,13 @@ def _publish_due(queryset, task, *, limit: int, now: dt.datetime, batch: int = B
 
 
 def dispatch_scan(*, now: dt.datetime | None = None, limit: int | None = None, batch: int = BATCH) -> int:
-    """Publish `surveys.dispatch_invitation` for scheduled invitations that are due. Returns how many. Then
+    """Publish `surveys.dispatch_invitations` for scheduled invitations that are due. Returns how many. Then
     the campaigns' own scan (campaign_scan: publish again what the broker refused, mark finished ones done)."""
-    from surveys.tasks import dispatch_invitation
+    from surveys.tasks import dispatch_invitations
 
     now = now or timezone.now()
     due = Invitation.objects.filter(status=Status.SCHEDULED, scheduled_for__lte=now)
-    count = _publish_due(due, dispatch_invitation, limit=limit or _per_scan(), now=now, batch=batch)
+    count = _publish_due(due, dispatch_invitations, limit=limit or _per_scan(), now=now, batch=batch)
     if count:
         logger.info("published %s survey invitation(s) for dispatch", count)
     campaign_scan(now=now)
@@ -126,15 +135,13 @@ def dispatch_scan(*, now: dt.datetime | None = None, limit: int | None = None, b
 
 
 def reminder_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
-    """Publish `surveys.remind_invitation` for sent, unanswered, unexpired invitations whose survey's reminder
+    """Publish `surveys.remind_invitations` for sent, unanswered, unexpired invitations whose survey's reminder
     delay has passed and that were not reminded yet (to contacts still reachable). Returns how many."""
-    from surveys.tasks import remind_invitation
+    from surveys.tasks import remind_invitations
 
     now = now or timezone.now()
     count = 0
-    surveys = Survey.objects.filter(is_active=True, reminder_after_days__gt=0).values_list(
-        "pk", "reminder_after_days"
-    )
+    surveys = Survey.objects.filter(is_active=True, reminder_after_days__gt=0).values_list("pk", "reminder_after_days")
     for survey_id, days in surveys:
         due = Invitation.objects.filter(
             survey_id=survey_id,
@@ -146,7 +153,7 @@ def reminder_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
             contact__bounced_at__isnull=True,
             contact__complained_at__isnull=True,
         )
-        count += _publish_due(due, remind_invitation, limit=_per_scan(), now=now, batch=batch)
+        count += _publish_due(due, remind_invitations, limit=_per_scan(), now=now, batch=batch)
     if count:
         logger.info("published %s survey reminder(s)", count)
     return count
@@ -166,9 +173,7 @@ def expiry_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
                 .values_list("pk", flat=True)[:batch]
             )
             if ids:
-                expired += Invitation.objects.filter(pk__in=ids, status=Status.SENT).update(
-                    status=Status.EXPIRED
-                )
+                expired += Invitation.objects.filter(pk__in=ids, status=Status.SENT).update(status=Status.EXPIRED)
         if len(ids) < batch:
             break
     if expired:
@@ -493,9 +498,7 @@ def campaign_invite(
         already = Invitation.objects.filter(
             survey_id=survey_id, contact=OuterRef("pk"), trigger_key=trigger_key, **own_window
         )
-        rows = list(
-            contacts.filter(**window).filter(~Exists(already)).order_by("pk").values_list("pk", "customer_id")
-        )
+        rows = list(contacts.filter(**window).filter(~Exists(already)).order_by("pk").values_list("pk", "customer_id"))
         new = [
             _new_invitation(
                 survey_id=survey_id,

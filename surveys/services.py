@@ -12,11 +12,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.ledger import ledger_check, ledger_claim, ledger_spacing
+from crm.ledger import ledger_claim
 from crm.models import Contact, LedgerEntry, OutboundEmail
-from crm.outbound_email import email_queue, register_personalizer
+from crm.outbound_email import register_personalizer
 from crm.timeline import timeline_record
-from crm.unsubscribe import unsubscribe_headers, unsubscribe_url
+from crm.unsubscribe import unsubscribe_url
 from surveys import tokens, wording
 from surveys.models import DEFAULT_QUESTIONS, Invitation, Kind, Response, Survey
 
@@ -125,13 +125,6 @@ def invitation_create(
     return invitation, True
 
 
-def _suppress(invitation: Invitation, reason: str) -> Invitation:
-    invitation.status = Status.SUPPRESSED
-    invitation.suppressed_reason = reason[:200]
-    invitation.save(update_fields=["status", "suppressed_reason"])
-    return invitation
-
-
 def answer_url(token: str, score: int | None = None) -> str:
     # reverse() would percent-encode the placeholder; put the token in after.
     url = settings.SITE_URL + reverse("surveys:answer", args=["TOKEN"]).replace("TOKEN", token)
@@ -205,21 +198,6 @@ def _email_key(invitation: Invitation, *, reminder: bool) -> str:
     return f"{_email_kind(reminder=reminder)}:{invitation.pk}"
 
 
-def _queue_email(invitation: Invitation, *, reminder: bool):
-    """The invitation's (or its reminder's) email row, once per invitation: its idempotency key."""
-    subject, text, html = _render_invitation(invitation, reminder=reminder)
-    return email_queue(
-        idempotency_key=_email_key(invitation, reminder=reminder),
-        kind=_email_kind(reminder=reminder),
-        to_email=invitation.contact.email,
-        subject=subject,
-        text_body=text,
-        html_body=html,
-        contact=invitation.contact,
-        headers=unsubscribe_headers(invitation.contact),
-    )
-
-
 register_personalizer("survey_invite", _personalize, bulk=_personalize_many)
 register_personalizer("survey_reminder", _personalize, bulk=_personalize_many)
 
@@ -228,122 +206,33 @@ register_personalizer("survey_reminder", _personalize, bulk=_personalize_many)
 def invitation_dispatch(
     *, invitation_id: int, now: dt.datetime | None = None, send_email: bool = True
 ) -> Invitation | None:
-    """Send a due invitation once: ledger check (recorded), then its email row, in one transaction.
+    """Send a due invitation once: ledger check (recorded), then its email row, in one transaction; the rules of
+    surveys.dispatch (which sends the dispatch scan's chunks), for one invitation, its email on the single path.
 
     send_email=False records history (imports, demo data): the ledger entry, status and timeline as of `now`,
-    but no email row."""
+    but no email row. Returns the invitation, or None when it was not (or no longer) scheduled and due."""
+    from surveys import dispatch
+
     now = now or timezone.now()
-    invitation = (
-        Invitation.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("survey", "contact__customer", "ticket")
-        .filter(pk=invitation_id, status=Status.SCHEDULED, scheduled_for__lte=now)
-        .first()
-    )
-    if invitation is None:
+    invitations = dispatch._claim([invitation_id], status=Status.SCHEDULED, scheduled_for__lte=now)
+    if not invitations:
         return None
-    survey = invitation.survey
-    if not survey.is_active:
-        return _suppress(invitation, "survey is inactive")
-    if invitation.ticket_id is not None:
-        ticket = invitation.ticket
-        # None if the ticket was reopened since the solve that asked for this survey.
-        if ticket.status not in ("solved", "closed") or ticket.reopen_count > int(
-            invitation.trigger_key.rpartition(":r")[2] or 0
-        ):
-            invitation.status = Status.CANCELLED
-            invitation.suppressed_reason = "ticket reopened"
-            invitation.save(update_fields=["status", "suppressed_reason"])
-            return invitation
-    if invitation.trigger == Invitation.Trigger.RECURRING and _recurring_deferred(invitation, now):
-        return invitation
-    reason = ledger_claim(
-        contact=invitation.contact, kind=LedgerEntry.Kind.SURVEY, subkind=survey.kind, source=invitation, now=now
-    )
-    if reason:
-        timeline_record(
-            customer=invitation.customer_id,
-            kind="survey.suppressed",
-            summary=f"{survey.name} not sent to {invitation.contact.email}: {reason}",
-            source=invitation,
-            payload={"invitation_id": invitation.pk, "reason": reason},
-            occurred_at=now,
-        )
-        return _suppress(invitation, reason)
-    email = _queue_email(invitation, reminder=False) if send_email else None
-    invitation.status = Status.SENT
-    invitation.sent_at = now
-    invitation.expires_at = now + dt.timedelta(days=survey.expiry_days)
-    invitation.email = email
-    invitation.save(update_fields=["status", "sent_at", "expires_at", "email"])
-    timeline_record(
-        customer=invitation.customer_id,
-        kind="survey.sent",
-        summary=f"{survey.name} sent to {invitation.contact.email}",
-        source=invitation,
-        payload={"invitation_id": invitation.pk, "survey_id": survey.pk, "kind": survey.kind},
-        occurred_at=now,
-    )
-    return invitation
-
-
-def _recurring_deferred(invitation: Invitation, now: dt.datetime) -> bool:
-    """A recurring survey stopped by survey spacing alone (a CSAT sent 12 days ago) waits until the spacing
-    allows it, in the contact's next weekday morning from then, instead of skipping the whole cycle; unless that
-    is more than half a cycle after the invitation was made (then the ledger suppresses it, as any other).
-    Consent and deliverability (unsubscribed, bounced, complained) suppress at once. Returns whether it waits."""
-    from surveys.scheduling import local_morning
-
-    contact, kind = invitation.contact, invitation.survey.kind
-    reason = ledger_check(contact=contact, kind=LedgerEntry.Kind.SURVEY, subkind=kind, now=now)
-    if reason is None:
-        return False
-    spacing = ledger_spacing(contact=contact, kind=LedgerEntry.Kind.SURVEY, subkind=kind, now=now)
-    if spacing is None or spacing[0] != reason:
-        return False  # consent or deliverability (checked before spacing): suppressed with its reason
-    until = spacing[1]
-    half_cycle = dt.timedelta(days=15 * (invitation.survey.recurring_months or 0))
-    if until > invitation.created_at + half_cycle:
-        return False
-    invitation.scheduled_for = local_morning(
-        now=until,
-        tz_name=contact.timezone or contact.customer.timezone,
-        contact_id=contact.pk,
-        salt=invitation.survey_id,
-    )
-    invitation.queued_at = None  # the dispatch scan publishes it again when it is due
-    invitation.save(update_fields=["scheduled_for", "queued_at"])
-    timeline_record(
-        customer=invitation.customer_id,
-        kind="survey.deferred",
-        summary=f"{invitation.survey.name} to {contact.email} waits until "
-        f"{invitation.scheduled_for:%Y-%m-%d %H:%M} UTC: {reason}",
-        source=invitation,
-        payload={
-            "invitation_id": invitation.pk,
-            "reason": reason,
-            "scheduled_for": invitation.scheduled_for.isoformat(),
-        },
-        occurred_at=now,
-    )
-    return True
+    dispatch._dispatch(invitations, now=now, send_email=send_email, bulk=False)
+    return invitations[0]
 
 
 @transaction.atomic
 def invitation_remind(*, invitation_id: int, now: dt.datetime | None = None) -> Invitation | None:
+    """The invitation's reminder, once (surveys.dispatch.invitation_remind_many for one). Returns the invitation
+    when the reminder was queued, else None (not due, already decided, or suppressed by the ledger)."""
+    from surveys import dispatch
+
     now = now or timezone.now()
-    invitation = (
-        Invitation.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("survey", "contact")
-        .filter(pk=invitation_id, status=Status.SENT, reminded_at__isnull=True, expires_at__gt=now)
-        .first()
-    )
-    if invitation is None:
+    invitations = dispatch._claim([invitation_id], status=Status.SENT, reminded_at__isnull=True, expires_at__gt=now)
+    if not invitations or not dispatch._remind(invitations, now=now, bulk=False)["reminded"]:
         return None
-    if not invitation_email_claim(invitation, subkind="reminder", what="reminder", now=now):
-        return None
-    _queue_email(invitation, reminder=True)
+    invitation = invitations[0]
     invitation.reminded_at = now
-    invitation.save(update_fields=["reminded_at"])
     return invitation
 
 

@@ -1,10 +1,10 @@
-"""Thin Celery tasks of surveys: beat ticks run the scans (surveys.scheduling), the scans publish one unit
-task per invitation, and each unit task calls one idempotent service (surveys.services). The format of
+"""Thin Celery tasks of surveys: beat ticks run the scans (surveys.scheduling), the scans publish a task per
+chunk of invitations, and each chunk task calls one idempotent service (surveys.dispatch). The format of
 PERIODIC_TASKS is in crm/tasks.py; `manage.py setup_periodic_tasks` writes them into the beat schedule."""
 
 from celery import shared_task
 
-from surveys import loop, scheduling
+from surveys import dispatch, loop, scheduling
 from surveys.services import invitation_dispatch, invitation_remind
 
 PERIODIC_TASKS = [
@@ -13,7 +13,7 @@ PERIODIC_TASKS = [
         "task": "surveys.dispatch_scan",
         "every_seconds": 60,
         "expire_seconds": 50,  # a tick nobody ran in time is dropped: the next one finds the same work
-        "description": "Publishes one send task per scheduled survey invitation that is due.",
+        "description": "Publishes send tasks for the scheduled survey invitations that are due, in chunks.",
     },
     {
         "name": "Survey reminders",
@@ -85,6 +85,21 @@ def close_loop(response_id: int) -> None:
     loop.loop_close(response_id=response_id)
 
 
+@shared_task(name="surveys.dispatch_invitations", acks_late=True)
+def dispatch_invitations(invitation_ids: list[int]) -> dict[str, int]:
+    """Send a chunk of due invitations (ledger checked, emails queued in bulk: crm.send_email_batch). A second
+    delivery finds them no longer scheduled and does nothing; deleted invitations are nothing to do."""
+    return dispatch.invitation_dispatch_many(invitation_ids=invitation_ids)
+
+
+@shared_task(name="surveys.remind_invitations", acks_late=True)
+def remind_invitations(invitation_ids: list[int]) -> dict[str, int]:
+    """The reminders of a chunk of invitations, each once."""
+    return dispatch.invitation_remind_many(invitation_ids=invitation_ids)
+
+
+# One invitation per task: what scans published before surveys.dispatch_invitations (messages still queued at
+# an upgrade), and a single send.
 @shared_task(name="surveys.dispatch_invitation", acks_late=True)
 def dispatch_invitation(invitation_id: int) -> str | None:
     """Send one due invitation (ledger check, then its email row). A second delivery finds it no longer

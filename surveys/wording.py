@@ -1,10 +1,10 @@
 """What a survey says: its questions may name the company with the `{company}` placeholder.
 
-    fill(text) -> the text as a contact sees it ({company} replaced by settings.COMPANY_NAME). Every place that
-        shows a question (the email's subject and body, the answer page, the admin, the API) shows it through
-        this one function, so no customer ever receives a literal "{company}".
-    placeholder_error(text) -> why a survey's text cannot be saved (an unknown placeholder such as "{compny}",
-        or a stray brace), or None.
+fill(text) -> the text as a contact sees it ({company} replaced by settings.COMPANY_NAME). Every place that
+    shows a question (the email's subject and body, the answer page, the admin, the API) shows it through
+    this one function, so no customer ever receives a literal "{company}".
+placeholder_error(text) -> why a survey's text cannot be saved (an unknown placeholder such as "{compny}",
+    or a stray brace), or None.
 """
 
 import re

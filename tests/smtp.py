@@ -7,8 +7,10 @@ def test_x(smtp_settings, smtp_server):
 
 smtp_server.fail_next(2, code=451)   # the next two messages get "451 ..." at end of DATA
 smtp_server.stop()                   # the port is closed now: connecting is refused
+smtp_server.delay = 0.01             # each message accepted after this many seconds (a slower server)
 """
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -67,6 +69,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.server.delay:
+            await asyncio.sleep(self.server.delay)
         return self.server._refusal("data", envelope) or self.server._receive(envelope)
 
 
@@ -80,6 +84,7 @@ class _Controller(Controller):
 class SmtpServer:
     def __init__(self):
         self.messages: list[ReceivedEmail] = []
+        self.delay = 0.0
         self.refused: list[tuple[int, str]] = []  # (code, envelope sender) of messages answered with an error
         self._failures: list[tuple[str, int]] = []  # (stage, code)
         self._replies: dict[int, str] = dict(SMTP_REPLIES)

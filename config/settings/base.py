@@ -216,7 +216,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Keep countdowns (email retries) well under the visibility timeout.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)}
+    # A message a worker took and never acknowledged (the worker was killed) is delivered again after this long.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -233,7 +234,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # One queue per kind of work (config/celery.py `route_task`), so that a campaign's backlog of bulk email delays
 # neither the periodic scans nor interactive email. A worker consumes what `-Q` names: `make run`'s worker all
 # three (Makefile WORKER_QUEUES), production a worker (pool) per queue (README, "How it scales out").
-# Celery's own default name: messages queued before an upgrade are still consumed.
+# Celery's own default name: messages queued before an upgrade are still consumed. (Environment overrides let a
+# live test give its workers queues of their own.)
 CELERY_QUEUE_DEFAULT = env("CELERY_QUEUE_DEFAULT", default="celery")
 CELERY_QUEUE_BULK_EMAIL = env("CELERY_QUEUE_BULK_EMAIL", default="email_bulk")
 CELERY_QUEUE_PERIODIC = env("CELERY_QUEUE_PERIODIC", default="periodic")

@@ -37,9 +37,12 @@ from surveys.services import invitation_create, survey_answer, survey_create
 
 TASKS = (
     "surveys.dispatch_invitation",
+    "surveys.dispatch_invitations",
     "surveys.remind_invitation",
+    "surveys.remind_invitations",
     "surveys.send_campaign",
     "crm.send_email",
+    "crm.send_email_batch",
 )
 START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)  # a Monday
 
@@ -99,6 +102,10 @@ class Broker:
     def ids(self, name) -> list:
         return [args[0] for task, args, _ in self.published if task == name]
 
+    def chunked_ids(self, name) -> list:
+        """The ids of chunk tasks (surveys.dispatch_invitations: a list of ids each), in publishing order."""
+        return [pk for chunk in self.ids(name) for pk in chunk]
+
     def deliver(self, times: int = 2) -> list:
         delivered = []
         while self.published:
@@ -126,9 +133,7 @@ def nps(db):
 
 
 def invite(survey, contact, key="campaign:1", **kwargs):
-    invitation, _ = invitation_create(
-        survey=survey, contact=contact, trigger="campaign", trigger_key=key, **kwargs
-    )
+    invitation, _ = invitation_create(survey=survey, contact=contact, trigger="campaign", trigger_key=key, **kwargs)
     return invitation
 
 
@@ -163,9 +168,7 @@ def test_the_scans_are_in_the_beat_schedule_and_registered_with_celery():
 
 
 @pytest.mark.django_db
-def test_each_due_invitation_is_sent_once_however_often_the_scan_and_its_tasks_run(
-    broker, clock, nps, contact_factory
-):
+def test_each_due_invitation_is_sent_once_however_often_the_scan_and_its_tasks_run(broker, clock, nps, contact_factory):
     a, b, later = (contact_factory(email=f"{n}@globex.example") for n in ("ana", "bo", "cy"))
     due_a = invite(nps, a, scheduled_for=clock.now - dt.timedelta(minutes=5))
     due_b = invite(nps, b, scheduled_for=clock.now)
@@ -177,7 +180,7 @@ def test_each_due_invitation_is_sent_once_however_often_the_scan_and_its_tasks_r
     # ...until the requeue delay says the messages were lost: published again (a slow message then runs twice).
     clock.advance(minutes=16)
     assert broker.run(dispatch_scan) == 2
-    assert sorted(broker.ids("surveys.dispatch_invitation")) == sorted([due_a.pk, due_b.pk] * 2)
+    assert broker.ids("surveys.dispatch_invitations") == [[due_a.pk, due_b.pk]] * 2  # one chunk each time
     # Every message is delivered twice: still one email each.
     broker.deliver(times=2)
     assert sorted(m.to[0] for m in mail.outbox) == ["ana@globex.example", "bo@globex.example"]
@@ -198,6 +201,7 @@ def test_a_task_for_a_deleted_or_already_handled_invitation_does_nothing(broker,
     broker.run(dispatch_scan)
     broker.deliver()
     assert len(mail.outbox) == 1
+    celery_app.tasks["surveys.dispatch_invitations"].apply(([invitation.pk, 999_999],))
     celery_app.tasks["surveys.dispatch_invitation"].apply((invitation.pk,))
     celery_app.tasks["surveys.dispatch_invitation"].apply((999_999,))
     broker.deliver()
@@ -208,15 +212,15 @@ def test_a_task_for_a_deleted_or_already_handled_invitation_does_nothing(broker,
 def test_dispatch_scan_works_in_batches_up_to_its_limit(broker, clock, nps, contact_factory):
     invitations = [invite(nps, contact_factory(), scheduled_for=clock.now) for _ in range(5)]
     assert broker.run(dispatch_scan, batch=2, limit=3) == 3
-    assert broker.ids("surveys.dispatch_invitation") == [i.pk for i in invitations[:3]]
+    assert broker.chunked_ids("surveys.dispatch_invitations") == [i.pk for i in invitations[:3]]
     broker.take()
     assert broker.run(dispatch_scan, batch=2) == 2  # the first three are queued already
-    assert broker.ids("surveys.dispatch_invitation") == [i.pk for i in invitations[3:]]
+    assert broker.chunked_ids("surveys.dispatch_invitations") == [i.pk for i in invitations[3:]]
 
 
 @pytest.mark.django_db
 def test_a_broker_error_releases_what_was_not_published_for_the_next_scan(
-    broker, clock, nps, contact_factory, monkeypatch
+    broker, clock, nps, contact_factory, monkeypatch, settings
 ):
     invitations = [invite(nps, contact_factory(), scheduled_for=clock.now) for _ in range(3)]
     calls = []
@@ -225,16 +229,17 @@ def test_a_broker_error_releases_what_was_not_published_for_the_next_scan(
         calls.append(args[0])
         if len(calls) == 2:
             raise ConnectionError("broker down")
-        broker.published.append(("surveys.dispatch_invitation", tuple(args), {}))
+        broker.published.append(("surveys.dispatch_invitations", tuple(args), {}))
 
-    monkeypatch.setattr(celery_app.tasks["surveys.dispatch_invitation"], "apply_async", flaky)
+    settings.SURVEYS_DISPATCH_CHUNK = 1  # a task per invitation: the broker fails on the second
+    monkeypatch.setattr(celery_app.tasks["surveys.dispatch_invitations"], "apply_async", flaky)
     broker.run(dispatch_scan)
-    assert broker.ids("surveys.dispatch_invitation") == [invitations[0].pk]
+    assert broker.chunked_ids("surveys.dispatch_invitations") == [invitations[0].pk]
     queued = dict(Invitation.objects.values_list("pk", "queued_at"))
     assert queued[invitations[0].pk] is not None and queued[invitations[1].pk] is None
     assert queued[invitations[2].pk] is None
     assert broker.run(dispatch_scan) == 2  # the next minute, without waiting for the requeue delay
-    assert broker.ids("surveys.dispatch_invitation")[1:] == [i.pk for i in invitations[1:]]
+    assert broker.chunked_ids("surveys.dispatch_invitations")[1:] == [i.pk for i in invitations[1:]]
 
 
 @pytest.mark.django_db
@@ -259,17 +264,13 @@ def test_dispatch_scan_query_count_does_not_grow_with_the_number_of_due_invitati
 @pytest.mark.django_db
 def test_reminders_go_once_to_unanswered_reachable_contacts_after_the_delay(broker, clock, contact_factory):
     survey = survey_create(name="Onboarding CSAT", kind="csat", reminder_after_days=3)
-    silent, answered, gone = (
-        contact_factory(email=f"{n}@globex.example") for n in ("silent", "answered", "gone")
-    )
+    silent, answered, gone = (contact_factory(email=f"{n}@globex.example") for n in ("silent", "answered", "gone"))
     invitations = [invite(survey, c, scheduled_for=clock.now) for c in (silent, answered, gone)]
     broker.run(dispatch_scan)
     broker.deliver()
     assert len(mail.outbox) == 3
     clock.advance(days=1)
-    late = invite(
-        survey, contact_factory(email="late@globex.example"), key="campaign:2", scheduled_for=clock.now
-    )
+    late = invite(survey, contact_factory(email="late@globex.example"), key="campaign:2", scheduled_for=clock.now)
     broker.run(dispatch_scan)
     broker.deliver()
     broker.run(survey_answer, invitation=invitations[1], score=5)
@@ -355,9 +356,7 @@ def audience(contact_factory, customer_factory):
 
 
 @pytest.mark.django_db
-def test_a_campaign_invites_its_audience_once_and_the_dispatch_scan_sends_it(
-    broker, clock, nps, audience, make_staff
-):
+def test_a_campaign_invites_its_audience_once_and_the_dispatch_scan_sends_it(broker, clock, nps, audience, make_staff):
     csm = make_staff("csm")
     campaign, started = broker.run(
         campaign_start, survey=nps, audience={"tiers": ["enterprise"], "roles": ["champion"]}, actor=csm
@@ -375,9 +374,7 @@ def test_a_campaign_invites_its_audience_once_and_the_dispatch_scan_sends_it(
     broker.deliver(times=2)
     invitations = Invitation.objects.filter(trigger_key=key).select_related("contact")
     assert sorted(i.contact.email for i in invitations) == ["ana@big.example", "ben@big.example"]
-    assert {(i.trigger, i.created_by_id, i.status) for i in invitations} == {
-        ("campaign", csm.pk, "scheduled")
-    }
+    assert {(i.trigger, i.created_by_id, i.status) for i in invitations} == {("campaign", csm.pk, "scheduled")}
     assert len({i.token_hash for i in invitations}) == 2
 
     broker.run(dispatch_scan)
@@ -451,17 +448,13 @@ def test_an_inactive_survey_cannot_start_a_campaign(broker, audience):
 
 
 @pytest.mark.django_db
-def test_campaign_invite_query_count_does_not_grow_with_the_audience(
-    clock, nps, customer_factory, contact_factory
-):
+def test_campaign_invite_query_count_does_not_grow_with_the_audience(clock, nps, customer_factory, contact_factory):
     def queries_for(count):
         customer = customer_factory()
         for _ in range(count):
             contact_factory(customer=customer)
         with CaptureQueriesContext(connection) as captured:
-            created = campaign_invite(
-                survey_id=nps.pk, audience={"customers": [customer.pk]}, trigger_key=f"c:{count}"
-            )
+            created = campaign_invite(survey_id=nps.pk, audience={"customers": [customer.pk]}, trigger_key=f"c:{count}")
         assert created == count == Invitation.objects.filter(trigger_key=f"c:{count}").count()
         return len(captured.captured_queries)
 
@@ -469,9 +462,7 @@ def test_campaign_invite_query_count_does_not_grow_with_the_audience(
 
 
 @pytest.mark.django_db
-def test_campaign_invite_works_in_windows_and_a_repeat_adds_nothing(
-    clock, nps, customer_factory, contact_factory
-):
+def test_campaign_invite_works_in_windows_and_a_repeat_adds_nothing(clock, nps, customer_factory, contact_factory):
     customer = customer_factory()
     contacts = [contact_factory(customer=customer) for _ in range(5)]
     contact_factory()  # another customer's contact: not in the audience
