@@ -142,7 +142,7 @@ def timeline_section(customer, chosen: str) -> str:
     url = reverse("admin:crm_timelineevent_changelist") + f"?customer={customer.pk}"
     return format_html(
         '<ul class="crm-timeline-filters">{}</ul>'
-        '<table class="crm-timeline"><thead><tr><th>When</th><th>Customer\'s time ({})</th><th>Kind</th>'
+        '<table class="crm-timeline"><thead><tr><th>When</th><th>Customer\'s local time ({})</th><th>Kind</th>'
         "<th>Summary</th><th>Source</th><th>By</th></tr></thead><tbody>{}</tbody></table>"
         '<p><a href="{}">Full timeline</a></p>',
         tabs,
