@@ -86,7 +86,9 @@ def test_changelist_query_count_is_flat(client, csm, make_staff, django_assert_m
     for size in (5, 60):
         _customers(size - Customer.objects.count(), owners)
         for url in (CHANGELIST, CHANGELIST + "?q=customer", CHANGELIST + "?mine=1&tier__exact=smb"):
-            with django_assert_max_num_queries(8) as captured:
+            # 8, and on PostgreSQL one more when the table has planner statistics (the paginator asks for the row
+            # estimate before counting: admin_changelist.EstimatedCountPaginator)
+            with django_assert_max_num_queries(9) as captured:
                 response = client.get(url)
             assert response.status_code == 200
             counts.append((url, len(captured.captured_queries)))

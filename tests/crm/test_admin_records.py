@@ -135,7 +135,8 @@ def test_contact_changelist_query_count_is_flat(client, csm, django_assert_max_n
     for size in (5, 60):
         while Contact.objects.count() < size:
             contact_create(customer=CustomerFactory(), email=f"p{Contact.objects.count()}@x.io")
-        with django_assert_max_num_queries(7) as captured:
+        # 7, and on PostgreSQL one more when the table has planner statistics (the row estimate before the count)
+        with django_assert_max_num_queries(8) as captured:
             response = client.get(reverse("admin:crm_contact_changelist"))
         assert len(response.context["cl"].result_list) == size
         counts.append(len(captured.captured_queries))

@@ -16,7 +16,7 @@ FLAG_RULE_ADD = reverse("admin:tickets_flagrule_add")
 
 @pytest.fixture
 def lead(client, make_staff):
-    user = make_staff("support_agent", email="lead@example.com")
+    user = make_staff("admin", email="lead@example.com")  # SLA configuration is written by admins
     client.force_login(user)
     return user
 
