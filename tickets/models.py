@@ -184,6 +184,13 @@ class Ticket(models.Model):
             # clock, last).
             models.Index(fields=["next_sla_due_at", "id"], name="tickets_next_due_idx"),
             models.Index(fields=["updated_at", "id"], name="tickets_updated_idx"),
+            # The CSM home's escalated tickets of a book (tickets.selectors.attention_tickets): only the few
+            # unsolved escalated rows, read without touching the table.
+            models.Index(
+                fields=["customer", "id"],
+                condition=Q(escalation_level__gt=0, status__in=["new", "open", "pending", "on_hold"]),
+                name="tickets_escalated_open_idx",
+            ),
         ]
 
     def __str__(self):
