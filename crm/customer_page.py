@@ -111,8 +111,8 @@ def timeline_section(customer, chosen: str) -> str:
     zone = customer_zone(customer)
     rows = format_html_join(
         "",
-        '<tr data-kind="{}"><td class="nowrap">{}</td><td class="nowrap">{}</td><td>{}</td><td>{}</td>'
-        "<td>{}</td><td>{}</td></tr>",
+        '<tr data-kind="{}"><td class="nowrap">{}</td><td class="nowrap">{}</td><td class="nowrap">{}</td><td>{}</td>'
+        '<td class="nowrap">{}</td><td>{}</td></tr>',
         (
             (
                 e.kind,

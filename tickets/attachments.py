@@ -29,17 +29,14 @@ def attachments_validate(files: Sequence) -> None:
     for upload in files:
         if upload.size > limit:
             errors.append(
-                f"{attachment_name(upload.name)} is {upload.size} bytes, "
-                f"over the limit of {limit} bytes per file."
+                f"{attachment_name(upload.name)} is {upload.size} bytes, over the limit of {limit} bytes per file."
             )
     if errors:
         raise ValidationError({"attachments": errors})
 
 
 @transaction.atomic
-def ticket_attachments_add(
-    *, message: TicketMessage, files: Sequence, actor=None
-) -> list[TicketAttachment]:
+def ticket_attachments_add(*, message: TicketMessage, files: Sequence, actor=None) -> list[TicketAttachment]:
     """Attach uploaded files to a message: all of them or, if one is over the limit, none."""
     attachments_validate(files)
     stored = []

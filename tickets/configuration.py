@@ -76,9 +76,7 @@ class ConfigurationInUse(Exception):
 def _tickets_with_open_targets(**ticket_filter) -> list[int]:
     open_targets = SlaTarget.objects.filter(ticket_id=OuterRef("pk"), state__in=OPEN_STATES)
     return list(
-        Ticket.objects.filter(Exists(open_targets), **ticket_filter)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+        Ticket.objects.filter(Exists(open_targets), **ticket_filter).order_by("pk").values_list("pk", flat=True)
     )
 
 
@@ -131,8 +129,7 @@ def _hours_errors(opening_hours: Iterable[dict]) -> list[str]:
         label = _range_label(start, end)
         if end_m <= start_m:
             errors.append(
-                f"{WEEKDAYS[weekday]} {label}: the range must end after it starts "
-                "(00:00 as an end is midnight)."
+                f"{WEEKDAYS[weekday]} {label}: the range must end after it starts (00:00 as an end is midnight)."
             )
             continue
         by_day.setdefault(weekday, []).append((start_m, end_m, label))
@@ -141,9 +138,7 @@ def _hours_errors(opening_hours: Iterable[dict]) -> list[str]:
         widest = ranges[0]  # of the ranges seen so far, the one ending last
         for current in ranges[1:]:
             if current[0] < widest[1]:
-                errors.append(
-                    f"Opening hours overlap on {WEEKDAYS[weekday]}: {widest[2]} and {current[2]}."
-                )
+                errors.append(f"Opening hours overlap on {WEEKDAYS[weekday]}: {widest[2]} and {current[2]}.")
             if current[1] > widest[1]:
                 widest = current
     return errors
@@ -232,9 +227,7 @@ def business_calendar_update(*, calendar: BusinessCalendar, actor=None, **data) 
     if "name" in data:
         data["name"] = (data["name"] or "").strip()
     changed = any(getattr(calendar, field) != value for field, value in data.items())
-    old_hours = [
-        {"weekday": h.weekday, "start": h.start, "end": h.end} for h in calendar.opening_hours.all()
-    ]
+    old_hours = [{"weekday": h.weekday, "start": h.start, "end": h.end} for h in calendar.opening_hours.all()]
     old_holidays = [{"date": h.date, "name": h.name} for h in calendar.holidays.all()]
     if opening_hours is not None and _hours_key(opening_hours) == _hours_key(old_hours):
         opening_hours = None
@@ -246,9 +239,7 @@ def business_calendar_update(*, calendar: BusinessCalendar, actor=None, **data) 
         setattr(calendar, field, value)
     _validate_calendar(calendar, opening_hours, holidays)
     clock_changed = (
-        opening_hours is not None
-        or holidays is not None
-        or any(field in data for field in ("timezone", "always_open"))
+        opening_hours is not None or holidays is not None or any(field in data for field in ("timezone", "always_open"))
     )
     at = timezone.now()
     affected = _tickets_with_open_targets(sla_policy__calendar=calendar) if clock_changed else []
@@ -273,8 +264,7 @@ def business_calendar_delete(*, calendar: BusinessCalendar, actor=None) -> None:
     used_by = list(SlaPolicy.objects.filter(calendar=calendar).values_list("name", flat=True)[:10])
     if used_by:
         raise ConfigurationInUse(
-            f"The calendar is used by SLA policies ({', '.join(used_by)}); point them at another calendar "
-            "first."
+            f"The calendar is used by SLA policies ({', '.join(used_by)}); point them at another calendar first."
         )
     try:
         calendar.delete()
@@ -296,9 +286,7 @@ def _clean_conditions(data: dict) -> dict[str, list[str]]:
             continue
         bad = [str(v) for v in values if v not in choices]
         if bad:
-            errors[field] = [
-                f'"{v}" is not a valid choice; use one of: {", ".join(choices)}.' for v in bad
-            ]
+            errors[field] = [f'"{v}" is not a valid choice; use one of: {", ".join(choices)}.' for v in bad]
             continue
         data[field] = list(dict.fromkeys(values))
     return errors

@@ -53,9 +53,7 @@ from tickets.services import ticket_change_status, ticket_create, ticket_custome
 
 SERVICES_MAX_TICKETS = 2_000  # above this, `path="auto"` takes the bulk path
 DEFAULT_TICKETS_PER_CUSTOMER = 2
-DEFAULT_MAX_TICKETS = (
-    600  # the services path costs ~30-40 ms a ticket: `make run` (500 customers) stays quick
-)
+DEFAULT_MAX_TICKETS = 600  # the services path costs ~30-40 ms a ticket: `make run` (500 customers) stays quick
 BULK_OPEN_SHARE = 0.10
 AUTO_CLOSE_DAYS = 4  # as settings.TICKETS_AUTO_CLOSE_DAYS: solved tickets older than this are closed
 
@@ -204,9 +202,7 @@ def support_setup(*, now: dt.datetime) -> SupportSetup:
         team.lead = agents[0]
         team.save(update_fields=["lead"])
     team.members.add(*agents)
-    policies = list(
-        SlaPolicy.objects.filter(is_active=True).select_related("calendar").order_by("order", "id")
-    )
+    policies = list(SlaPolicy.objects.filter(is_active=True).select_related("calendar").order_by("order", "id"))
     return SupportSetup(calendars=calendars, policies=policies, team=team, agents=agents)
 
 
@@ -409,8 +405,7 @@ TOPICS: dict[str, list[tuple[str, str, list[str]]]] = {
 }
 CITIES = ["Paris", "Berlin", "London", "Toronto", "Singapore", "Sydney", "New York", "Madrid", "Tokyo"]
 FIRST_REPLIES = [
-    "Hi {first},\n\nThanks for reaching out. I'm looking into this now and will get back to you "
-    "shortly.\n\n{agent}",
+    "Hi {first},\n\nThanks for reaching out. I'm looking into this now and will get back to you shortly.\n\n{agent}",
     "Hello {first},\n\nThanks for the details. Could you send us a screenshot and the time it happened (with "
     "your time zone)?\n\n{agent}",
     "Hi {first},\n\nI've reproduced this on our side and passed it to the team. I'll update you as soon as I "
@@ -419,12 +414,9 @@ FIRST_REPLIES = [
     "mentioned. Let me know if anything is unclear.\n\n{agent}",
 ]
 FOLLOW_UPS = [
-    "Hi {first},\n\nWe found the cause and a fix is rolling out today. Could you try again in an "
-    "hour?\n\n{agent}",
-    "Hi {first},\n\nThis is done on our side. Please check and let us know if everything looks "
-    "right.\n\n{agent}",
-    "Hello {first},\n\nThanks for your patience. The corrected version is now available in your "
-    "account.\n\n{agent}",
+    "Hi {first},\n\nWe found the cause and a fix is rolling out today. Could you try again in an hour?\n\n{agent}",
+    "Hi {first},\n\nThis is done on our side. Please check and let us know if everything looks right.\n\n{agent}",
+    "Hello {first},\n\nThanks for your patience. The corrected version is now available in your account.\n\n{agent}",
 ]
 PENDING_ASKS = [
     "Hi {first},\n\nTo go further we need the export file that fails (or its name and date). Could you send "
@@ -536,9 +528,7 @@ def demo_tickets_seed(
     if path == "auto":
         path = "services" if tickets <= SERVICES_MAX_TICKETS else "bulk"
     if path == "services" and tickets > SERVICES_MAX_TICKETS:
-        raise ValueError(
-            f"The services path seeds at most {SERVICES_MAX_TICKETS:,} tickets; use the bulk path."
-        )
+        raise ValueError(f"The services path seeds at most {SERVICES_MAX_TICKETS:,} tickets; use the bulk path.")
     started = time.perf_counter()
     now = now or timezone.now()
     rng = random.Random(f"tickets:{seed}")
@@ -662,9 +652,7 @@ def _seed_services(setup: SupportSetup, customers, count: int, rng, now, result:
     chosen = [pk for pk, _tier, _stage in rng.choices(pool, weights=weights, k=count)]
     by_pk = Customer.objects.select_related("owner").in_bulk(set(chosen))
     contacts: dict[int, list[Contact]] = {}
-    for contact in Contact.objects.filter(customer__in=set(chosen)).order_by(
-        "customer_id", "-is_primary", "pk"
-    ):
+    for contact in Contact.objects.filter(customer__in=set(chosen)).order_by("customer_id", "-is_primary", "pk"):
         contacts.setdefault(contact.customer_id, []).append(contact)
     plans = []
     for pk in chosen:
@@ -729,9 +717,7 @@ def _one_ticket(
         return ticket
     agent = assigned or agent
     clock = _Clock(rng, created, now)
-    reply_channel = (
-        channel if channel in (Channel.EMAIL, Channel.CHAT, Channel.PHONE, Channel.SOCIAL) else Channel.WEB
-    )
+    reply_channel = channel if channel in (Channel.EMAIL, Channel.CHAT, Channel.PHONE, Channel.SOCIAL) else Channel.WEB
     sign = {"first": words["first"], "agent": (agent.full_name or "Support").split(" ")[0]}
 
     def reply(text: str, mean: float, public: bool = True) -> bool:
@@ -800,9 +786,7 @@ def _one_ticket(
     after = rng.random()
     if after < 0.07:
         # A thank-you on a solved ticket reopens it (as in every desk); the agent solves it again.
-        if customer_says(rng.choice(CUSTOMER_THANKS), 120) and reply(
-            "You're welcome, {first}!\n\n{agent}", 60
-        ):
+        if customer_says(rng.choice(CUSTOMER_THANKS), 120) and reply("You're welcome, {first}!\n\n{agent}", 60):
             move(Status.SOLVED, 10, "confirmed by the customer")
     elif after < 0.13 and customer_says(rng.choice(CUSTOMER_REOPENS), 24 * 60):
         if reply(rng.choice(FOLLOW_UPS), 4 * 60):
@@ -853,9 +837,7 @@ def _seed_bulk(setup, customers, count, opened, rng, now, batch_size, result, pr
             subject, body, tags = rng.choice(TOPICS[category])
             priority = _weighted(rng, PRIORITY_WEIGHTS)
             channel = _weighted(rng, CHANNEL_WEIGHTS)
-            policy = policy_matching(
-                setup.policies, tier=tier, priority=priority, channel=channel, category=category
-            )
+            policy = policy_matching(setup.policies, tier=tier, priority=priority, channel=channel, category=category)
             requester_id, first_name = rng.choice(by_customer[customer_id][:3])
             ticket = Ticket(
                 customer_id=customer_id,
@@ -890,9 +872,7 @@ def _seed_bulk(setup, customers, count, opened, rng, now, batch_size, result, pr
                 )
             )
             if ticket.first_response_at is not None:
-                reply = rng.choice(FIRST_REPLIES).format(
-                    first=words["first"], agent=agents[ticket.assignee_id]
-                )
+                reply = rng.choice(FIRST_REPLIES).format(first=words["first"], agent=agents[ticket.assignee_id])
                 messages.append(
                     TicketMessage(
                         ticket=ticket,

@@ -213,9 +213,7 @@ class AssignForm(forms.Form):
 
 class ChangeStatusForm(forms.Form):
     status = forms.ChoiceField(choices=Status.choices)
-    reason = forms.CharField(
-        max_length=200, required=False, help_text="Optional; recorded in the status log."
-    )
+    reason = forms.CharField(max_length=200, required=False, help_text="Optional; recorded in the status log.")
 
 
 class CustomerChoiceForm(forms.Form):
@@ -236,9 +234,7 @@ class BusinessCalendarForm(forms.ModelForm):
         choices=lambda: [(name, name) for name in sorted(available_timezones())],
         initial="UTC",
         help_text="The IANA time zone the opening hours and holidays are in (e.g. Europe/Paris).",
-        error_messages={
-            "invalid_choice": "Unknown time zone %(value)s; use an IANA name such as Europe/Paris."
-        },
+        error_messages={"invalid_choice": "Unknown time zone %(value)s; use an IANA name such as Europe/Paris."},
     )
 
     class Meta:
@@ -338,9 +334,7 @@ class FlagRuleForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("on_open") and not cleaned.get("on_escalation"):
-            raise ValidationError(
-                "Tick at least one of “when opened” and “when escalated”, or the rule never fires."
-            )
+            raise ValidationError("Tick at least one of “when opened” and “when escalated”, or the rule never fires.")
         return cleaned
 
 

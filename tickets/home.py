@@ -1,6 +1,7 @@
-"""The tickets panels of the CSM's home (crm.admin_extensions.register_home_panel): escalated and flagged tickets
-of my customers, and a chart of ticket volume and SLA attainment by week. Read through tickets.selectors; a fixed
-number of queries whatever the size of the book."""
+"""The tickets panels of the admin's home (crm.admin_extensions.register_home_panel): an agent's own queue (their
+unsolved tickets, next SLA due first), escalated and flagged tickets of my customers, and a chart of ticket volume
+and SLA attainment by week. Read through tickets.selectors; a fixed number of queries whatever the size of the
+book or the queue."""
 
 from django.urls import reverse
 from django.utils import timezone
@@ -9,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from crm.admin_extensions import register_home_panel
 from crm.charts import bars_with_rate_chart
 from crm.home import home_customer_ids, signed_in
-from tickets.selectors import attention_tickets, weekly_volume_and_sla
+from tickets.selectors import assigned_queue, attention_tickets, weekly_volume_and_sla
 
 SHOWN_TICKETS = 10
 CHART_WEEKS = 12
@@ -17,6 +18,55 @@ CHART_WEEKS = 12
 
 def _mine(request) -> bool:
     return signed_in(request) and request.user.has_perm("tickets.view_ticket")
+
+
+@register_home_panel(order=5)
+def my_ticket_queue(request):
+    """First on the page of whoever has tickets assigned (a support agent): what to answer next."""
+    if not _mine(request):
+        return None
+    from tickets.admin.customer_page import sla_state
+
+    now = timezone.now()
+    tickets, count, breached = assigned_queue(assignee=request.user, limit=SHOWN_TICKETS, now=now)
+    if not count:
+        return None
+    queue_url = reverse("admin:tickets_ticket_changelist")
+    rows = format_html_join(
+        "",
+        '<tr><td><a href="{}">{} {}</a><div class="crm-muted">{} · {}</div></td><td class="crm-nowrap">{}</td>'
+        '<td class="crm-nowrap {}">{}</td></tr>',
+        (
+            (
+                reverse("admin:tickets_ticket_change", args=[ticket.pk]),
+                ticket.reference,
+                ticket.subject,
+                ticket.customer.name,
+                ticket.get_priority_display(),
+                ticket.get_status_display().split(" (")[0],
+                *sla_state(ticket, now),
+            )
+            for ticket in tickets
+        ),
+    )
+    return (
+        f"My ticket queue ({count})",
+        format_html(
+            '<p><a href="{}?assignee=me">All {} of my unsolved tickets</a>{}</p>'
+            '<table class="crm-home-queue"><thead><tr><th>Ticket</th><th>Status</th><th>SLA</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            queue_url,
+            count,
+            format_html(
+                ' · <a class="crm-overdue-count" href="{}?assignee=me&amp;sla=breached">{} breached</a>',
+                queue_url,
+                breached,
+            )
+            if breached
+            else "",
+            rows,
+        ),
+    )
 
 
 @register_home_panel(order=30)

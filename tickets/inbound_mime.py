@@ -28,23 +28,27 @@ MAX_PARTS = 1000
 REFERENCE_FIELDS = {b"references", b"in-reply-to"}
 ADDRESS_FIELDS = {b"from", b"to", b"cc", b"reply-to", b"sender"}
 # Fields the inbound path reads (threading, loop detection, MIME): kept even past MAX_OTHER_FIELDS.
-READ_FIELDS = REFERENCE_FIELDS | ADDRESS_FIELDS | {
-    b"subject",
-    b"message-id",
-    b"date",
-    b"mime-version",
-    b"content-type",
-    b"content-transfer-encoding",
-    b"content-disposition",
-    b"auto-submitted",
-    b"precedence",
-    b"x-autoreply",
-    b"x-autorespond",
-    b"x-auto-reply",
-    b"x-auto-response-suppress",
-    b"x-ms-exchange-generated-message-source",
-    b"return-path",
-}
+READ_FIELDS = (
+    REFERENCE_FIELDS
+    | ADDRESS_FIELDS
+    | {
+        b"subject",
+        b"message-id",
+        b"date",
+        b"mime-version",
+        b"content-type",
+        b"content-transfer-encoding",
+        b"content-disposition",
+        b"auto-submitted",
+        b"precedence",
+        b"x-autoreply",
+        b"x-autorespond",
+        b"x-auto-reply",
+        b"x-auto-response-suppress",
+        b"x-ms-exchange-generated-message-source",
+        b"return-path",
+    }
+)
 
 FIELD_MATCH_RE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
 READ_FIELD_RE = re.compile(

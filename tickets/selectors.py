@@ -357,3 +357,21 @@ def weekly_volume_and_sla(*, customer_ids: list[int], weeks: int, now: dt.dateti
             }
         )
     return result
+
+
+def assigned_queue(*, assignee, limit: int, now: dt.datetime | None = None) -> tuple[list[Ticket], int, int]:
+    """An agent's own queue: their unsolved tickets, next SLA due first (no running clock last), each with
+    `was_breached`; with the count of all of them and of the breached ones. Three queries along
+    tickets_assignee_idx, whatever the size of the queue."""
+    now = now or timezone.now()
+    mine = Ticket.objects.filter(assignee=assignee, status__in=UNSOLVED_STATUSES, merged_into__isnull=True)
+    breached = Exists(SlaTarget.objects.filter(breached_condition(now), ticket_id=OuterRef("pk")))
+    rows = list(
+        mine.select_related("customer")
+        .only("pk", "subject", "status", "priority", "next_sla_due_at", "created_at", "customer__name")
+        .annotate(was_breached=breached)
+        .order_by(F("next_sla_due_at").asc(nulls_last=True), "created_at", "pk")[:limit]
+    )
+    if len(rows) < limit:
+        return rows, len(rows), sum(1 for ticket in rows if ticket.was_breached)
+    return rows, mine.count(), ticket_breached_filter(mine, True, now).count()

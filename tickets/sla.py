@@ -283,9 +283,7 @@ def _refresh_target(target: SlaTarget, *, paused: bool, policy, calendar: Calend
         remaining = target.target_seconds - target.elapsed_seconds
         if remaining > 0:
             target.due_at = calendar.add_business_seconds(target.counted_until, remaining)
-        warn_left = target.target_seconds * (policy.warn_at_percent if policy else 80) // 100 - (
-            target.elapsed_seconds
-        )
+        warn_left = target.target_seconds * (policy.warn_at_percent if policy else 80) // 100 - (target.elapsed_seconds)
         target.warn_at = (
             calendar.add_business_seconds(target.counted_until, warn_left) if warn_left > 0 else target.counted_until
         )
@@ -329,9 +327,7 @@ def _calendars(tickets: list[Ticket], calendars: dict[int, Calendar]) -> dict[in
 def _open_targets(tickets: list[Ticket]) -> dict[int, list[SlaTarget]]:
     """The open targets of the tickets, locked (the sweep skips them meanwhile instead of writing over them)."""
     by_ticket: dict[int, list[SlaTarget]] = {}
-    targets = SlaTarget.objects.select_for_update().filter(
-        ticket_id__in=[t.pk for t in tickets], state__in=OPEN_STATES
-    )
+    targets = SlaTarget.objects.select_for_update().filter(ticket_id__in=[t.pk for t in tickets], state__in=OPEN_STATES)
     for target in targets.order_by("ticket_id", "metric", "cycle"):
         by_ticket.setdefault(target.ticket_id, []).append(target)
     return by_ticket

@@ -28,9 +28,7 @@ def _content_type(value: str) -> str:
 def attachment_download(request, pk: int):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    if not (
-        request.user.is_active and request.user.is_staff and request.user.has_perm("tickets.view_ticket")
-    ):
+    if not (request.user.is_active and request.user.is_staff and request.user.has_perm("tickets.view_ticket")):
         raise PermissionDenied
     attachment = get_object_or_404(TicketAttachment, pk=pk)
     try:

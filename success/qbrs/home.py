@@ -31,7 +31,7 @@ def next_qbrs(request):
         return None
     rows = format_html_join(
         "",
-        '<tr><td><a href="{}">{}</a></td><td class="crm-nowrap">{}</td><td>{}</td><td><a href="{}">Prepare</a></td>'
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td><a href="{}">Prepare</a></td>'
         "</tr>",
         (
             (

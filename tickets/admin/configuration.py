@@ -181,9 +181,7 @@ class SlaPolicyAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
                 changed = {f: data[f] for f in ("name", *POLICY_FIELDS) if f in form.changed_data}
                 saved = sla_policy_update(policy=obj, actor=request.user, **changed) if changed else obj
             else:
-                saved = sla_policy_create(
-                    name=data["name"], actor=request.user, **{f: data[f] for f in POLICY_FIELDS}
-                )
+                saved = sla_policy_create(name=data["name"], actor=request.user, **{f: data[f] for f in POLICY_FIELDS})
         except ValidationError as exc:
             raise ServiceRefused.from_exception(exc) from exc
         copy_saved(obj, saved)

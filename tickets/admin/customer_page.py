@@ -45,7 +45,7 @@ def ticket_figures(customer) -> list[HeaderItem]:
     ]
 
 
-def _sla_state(ticket, now: dt.datetime) -> tuple[str, str]:
+def sla_state(ticket, now: dt.datetime) -> tuple[str, str]:
     """(css class, text) of a ticket's SLA, as the queue shows it."""
     if ticket.status not in UNSOLVED:
         return "sla-ok", "breached" if ticket.was_breached else "met"
@@ -71,7 +71,7 @@ def tickets_panel(customer):
     solved = list(base.exclude(status__in=UNSOLVED).order_by("-created_at", "-id")[:RECENT_SOLVED])
     rows = []
     for ticket in [*open_tickets, *solved]:
-        css, sla = _sla_state(ticket, now)
+        css, sla = sla_state(ticket, now)
         rows.append(
             (
                 reverse("admin:tickets_ticket_change", args=[ticket.pk]),

@@ -86,9 +86,7 @@ class InboundEmailAdmin(FastChangelistMixin, admin.ModelAdmin):
     @admin.action(description="Process again (received or failed emails)", permissions=["process"])
     def process_again(self, request, queryset):
         retryable = [InboundEmail.Status.RECEIVED, InboundEmail.Status.FAILED]
-        rows = list(
-            InboundEmail.objects.filter(pk__in=queryset.values("pk"), status__in=retryable)[: MAX_BULK + 1]
-        )
+        rows = list(InboundEmail.objects.filter(pk__in=queryset.values("pk"), status__in=retryable)[: MAX_BULK + 1])
         if len(rows) > MAX_BULK:
             self.message_user(request, f"Select at most {MAX_BULK} emails at a time.", messages.ERROR)
             return
@@ -113,13 +111,9 @@ class InboundEmailAdmin(FastChangelistMixin, admin.ModelAdmin):
             results = []
             for inbound in rows:
                 try:
-                    results.append(
-                        inbound_email_assign(inbound=inbound, customer=customer, actor=request.user)
-                    )
+                    results.append(inbound_email_assign(inbound=inbound, customer=customer, actor=request.user))
                 except ValidationError as exc:
-                    self.message_user(
-                        request, f"{inbound.from_email}: {'; '.join(exc.messages)}", messages.ERROR
-                    )
+                    self.message_user(request, f"{inbound.from_email}: {'; '.join(exc.messages)}", messages.ERROR)
             self._report(request, results)
             return None
         sample = list(unmatched.order_by("-id")[:20])
@@ -148,9 +142,7 @@ class InboundEmailAdmin(FastChangelistMixin, admin.ModelAdmin):
         if counts:
             summary = ", ".join(f"{counts[s]} {s}" for s in InboundEmail.Status.values if counts[s])
             self.message_user(request, f"Processed {len(results)} email(s): {summary}.", messages.INFO)
-        problems = [
-            i for i in results if i.status in (InboundEmail.Status.FAILED, InboundEmail.Status.UNMATCHED)
-        ]
+        problems = [i for i in results if i.status in (InboundEmail.Status.FAILED, InboundEmail.Status.UNMATCHED)]
         for inbound in problems[:MAX_MESSAGES]:
             detail = inbound.error or inbound.reason
             self.message_user(

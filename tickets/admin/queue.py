@@ -470,9 +470,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
     def _ticket_link(self, ticket):
         if ticket is None:
             return "—"
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:tickets_ticket_change", args=[ticket.pk]), ticket
-        )
+        return format_html('<a href="{}">{}</a>', reverse("admin:tickets_ticket_change", args=[ticket.pk]), ticket)
 
     @admin.display(description="Follow-up of")
     def follow_up_of_link(self, obj):
@@ -485,9 +483,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             context.update(self._ticket_page_context(request, obj))
-        return super().render_change_form(
-            request, context, add=add, change=change, form_url=form_url, obj=obj
-        )
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def _ticket_page_context(self, request, ticket: Ticket) -> dict:
         conversation = (
@@ -611,9 +607,7 @@ class TicketAdmin(ServiceErrorsAdminMixin, FastChangelistMixin, admin.ModelAdmin
         for text in refused[:MAX_MESSAGES]:
             self.message_user(request, text, messages.ERROR)
         if len(refused) > MAX_MESSAGES:
-            self.message_user(
-                request, f"… and {len(refused) - MAX_MESSAGES} more not changed.", messages.ERROR
-            )
+            self.message_user(request, f"… and {len(refused) - MAX_MESSAGES} more not changed.", messages.ERROR)
 
     def _action_page(self, request, queryset, form, *, title: str, submit: str, intro: str = ""):
         total = queryset.order_by()[: MAX_BULK + 1].count()
@@ -759,9 +753,7 @@ def sla_panel(ticket: Ticket, tz) -> list[dict]:
                     "to": _local(end, tz),
                     "counted": counted,
                     "reason": segment["reason"],
-                    "duration": duration_text(
-                        segment["seconds"] if counted else (end - start).total_seconds()
-                    ),
+                    "duration": duration_text(segment["seconds"] if counted else (end - start).total_seconds()),
                 }
             )
         rows.append(

@@ -119,16 +119,12 @@ class TicketInputSerializer(InputSerializer):
 
     read_only_names = TICKET_READ_ONLY
 
-    customer = serializers.PrimaryKeyRelatedField(
-        queryset=Customer.objects.all(), help_text="The customer's id."
-    )
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), help_text="The customer's id.")
     requester = serializers.PrimaryKeyRelatedField(
         queryset=Contact.objects.all(), help_text="A contact of that customer (id)."
     )
     subject = serializers.CharField(max_length=300)
-    body = serializers.CharField(
-        max_length=100_000, help_text="The requester's first message (plain text)."
-    )
+    body = serializers.CharField(max_length=100_000, help_text="The requester's first message (plain text).")
     priority = serializers.ChoiceField(Priority.choices, required=False, help_text="Default normal.")
     channel = serializers.ChoiceField(Channel.choices, required=False, help_text="Default api.")
     category = serializers.ChoiceField(Category.choices, required=False, help_text="Default question.")
@@ -159,9 +155,7 @@ class TicketUpdateInputSerializer(InputSerializer):
     category = serializers.ChoiceField(Category.choices, required=False)
     tags = TagsField(required=False)
     subject = serializers.CharField(max_length=300, required=False)
-    assignee = StaffEmailField(
-        allow_null=True, required=False, help_text="The agent's email; null: nobody."
-    )
+    assignee = StaffEmailField(allow_null=True, required=False, help_text="The agent's email; null: nobody.")
     team = serializers.PrimaryKeyRelatedField(
         queryset=Team.objects.all(),
         allow_null=True,
@@ -270,9 +264,7 @@ class SlaStateSerializer(serializers.Serializer):
     )
     state = serializers.ChoiceField(SlaTarget.State.choices)
     breached = serializers.BooleanField(help_text="Past due (now or when it stopped).")
-    target_seconds = serializers.IntegerField(
-        allow_null=True, help_text="Null: measured, with no target."
-    )
+    target_seconds = serializers.IntegerField(allow_null=True, help_text="Null: measured, with no target.")
     stopped_at = serializers.DateTimeField(allow_null=True)
     cycle = serializers.IntegerField(help_text="Next reply restarts on each customer message.")
 
@@ -295,10 +287,7 @@ def current_targets(ticket: Ticket) -> dict[str, SlaTarget]:
 
 
 def target_breached(target: SlaTarget, now: dt.datetime) -> bool:
-    return bool(
-        target.breached
-        or (target.state == SlaTarget.State.RUNNING and is_past_due(target.due_at, now))
-    )
+    return bool(target.breached or (target.state == SlaTarget.State.RUNNING and is_past_due(target.due_at, now)))
 
 
 class TicketSerializer(OutputSerializer):
@@ -309,9 +298,7 @@ class TicketSerializer(OutputSerializer):
     first_response_due_at = serializers.SerializerMethodField()
     next_reply_due_at = serializers.SerializerMethodField()
     resolution_due_at = serializers.SerializerMethodField()
-    sla = serializers.SerializerMethodField(
-        help_text="Each target's state (null: the ticket has no such target)."
-    )
+    sla = serializers.SerializerMethodField(help_text="Each target's state (null: the ticket has no such target).")
 
     class Meta:
         model = Ticket
@@ -386,9 +373,7 @@ class TicketSerializer(OutputSerializer):
 
 
 class AttachmentSerializer(OutputSerializer):
-    url = serializers.SerializerMethodField(
-        help_text="Download (signed-in staff only; always as a file)."
-    )
+    url = serializers.SerializerMethodField(help_text="Download (signed-in staff only; always as a file).")
 
     class Meta:
         model = TicketAttachment
@@ -468,9 +453,7 @@ class SlaIntervalSerializer(serializers.Serializer):
         help_text='e.g. "business hours", "outside business hours", "holiday", "pending: waiting on the '
         'customer", "on hold", "solved".'
     )
-    seconds = serializers.IntegerField(
-        help_text="Business seconds counted in the interval (0 when paused)."
-    )
+    seconds = serializers.IntegerField(help_text="Business seconds counted in the interval (0 when paused).")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -482,9 +465,7 @@ class SlaTargetExplainSerializer(serializers.Serializer):
     cycle = serializers.IntegerField()
     state = serializers.ChoiceField(SlaTarget.State.choices)
     target_seconds = serializers.IntegerField(allow_null=True)
-    elapsed_seconds = serializers.IntegerField(
-        help_text="Business seconds counted up to now (or the stop)."
-    )
+    elapsed_seconds = serializers.IntegerField(help_text="Business seconds counted up to now (or the stop).")
     remaining_seconds = serializers.IntegerField(
         allow_null=True, help_text="Business seconds left (null: no target; 0 once overdue)."
     )
@@ -516,9 +497,7 @@ class SlaExplainSerializer(serializers.Serializer):
     ticket = serializers.IntegerField()
     status = serializers.ChoiceField(Status.choices)
     now = serializers.DateTimeField(help_text="The clock is explained as of this instant.")
-    policy = NamedRefSerializer(
-        allow_null=True, help_text="The SLA policy; null: none matched (24/7 UTC)."
-    )
+    policy = NamedRefSerializer(allow_null=True, help_text="The SLA policy; null: none matched (24/7 UTC).")
     calendar = CalendarRefSerializer(
         allow_null=True,
         help_text="The policy's business calendar; null: no policy (the clock runs 24/7 UTC).",
@@ -697,17 +676,13 @@ class BusinessCalendarInputSerializer(InputSerializer):
     timezone = serializers.CharField(
         max_length=64, required=False, help_text="IANA time zone, e.g. Europe/Paris. Default UTC."
     )
-    always_open = serializers.BooleanField(
-        required=False, help_text="24/7 (opening hours are then ignored)."
-    )
+    always_open = serializers.BooleanField(required=False, help_text="24/7 (opening hours are then ignored).")
     opening_hours = OpeningHoursInputSerializer(
         many=True,
         required=False,
         help_text="Weekly ranges, several a day allowed; ranges of one day must not overlap.",
     )
-    holidays = HolidayInputSerializer(
-        many=True, required=False, help_text="Closed days, in the calendar's zone."
-    )
+    holidays = HolidayInputSerializer(many=True, required=False, help_text="Closed days, in the calendar's zone.")
 
     def validate_timezone(self, value: str) -> str:
         try:
@@ -720,9 +695,7 @@ class BusinessCalendarInputSerializer(InputSerializer):
 class BusinessCalendarNamedInputSerializer(BusinessCalendarInputSerializer):
     """The calendar named in the URL: the body's name, if given, must match it."""
 
-    name = serializers.CharField(
-        max_length=100, required=False, help_text="Must match the URL if given."
-    )
+    name = serializers.CharField(max_length=100, required=False, help_text="Must match the URL if given.")
 
 
 class OpeningHoursSerializer(serializers.ModelSerializer):
@@ -812,9 +785,7 @@ class SlaPolicyInputSerializer(InputSerializer):
 
 
 class SlaPolicyNamedInputSerializer(SlaPolicyInputSerializer):
-    name = serializers.CharField(
-        max_length=100, required=False, help_text="Must match the URL if given."
-    )
+    name = serializers.CharField(max_length=100, required=False, help_text="Must match the URL if given.")
 
 
 class SlaPolicySerializer(OutputSerializer):
@@ -863,18 +834,12 @@ class InboundEmailResultSerializer(serializers.Serializer):
         "staff).",
     )
     reason = serializers.CharField(allow_blank=True)
-    ticket = serializers.IntegerField(
-        allow_null=True, help_text="The ticket (null when ignored or unmatched)."
-    )
-    created = serializers.BooleanField(
-        help_text="A new ticket was opened (or a follow-up of a closed one)."
-    )
+    ticket = serializers.IntegerField(allow_null=True, help_text="The ticket (null when ignored or unmatched).")
+    created = serializers.BooleanField(help_text="A new ticket was opened (or a follow-up of a closed one).")
 
 
 class InboundEmailFailedSerializer(serializers.Serializer):
-    id = serializers.IntegerField(
-        help_text="The stored raw message, flagged failed (it can be retried)."
-    )
+    id = serializers.IntegerField(help_text="The stored raw message, flagged failed (it can be retried).")
     status = serializers.ChoiceField(INBOUND_RESULT_STATUSES, help_text='Always "failed".')
     detail = serializers.CharField()
 

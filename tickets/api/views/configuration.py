@@ -55,9 +55,7 @@ CALENDAR_NOTE = (
 
 
 @extend_schema(tags=["sla configuration"])
-class BusinessCalendarViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiViewSet
-):
+class BusinessCalendarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiViewSet):
     """Business calendars: a time zone, weekly opening hours and holidays (`always_open`: 24/7)."""
 
     serializer_class = BusinessCalendarSerializer
@@ -74,9 +72,7 @@ class BusinessCalendarViewSet(
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(
-        summary="Get a business calendar", responses={200: BusinessCalendarSerializer, **DETAIL_ERRORS}
-    )
+    @extend_schema(summary="Get a business calendar", responses={200: BusinessCalendarSerializer, **DETAIL_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -105,9 +101,7 @@ class BusinessCalendarViewSet(
     def create(self, request, *args, **kwargs):
         serializer = BusinessCalendarInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        calendar = configuration.business_calendar_create(
-            actor=request.user, **serializer.validated_data
-        )
+        calendar = configuration.business_calendar_create(actor=request.user, **serializer.validated_data)
         return Response(
             BusinessCalendarSerializer(selectors.business_calendar_get(pk=calendar.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -128,8 +122,7 @@ class BusinessCalendarViewSet(
         summary="Replace a business calendar",
         request=BusinessCalendarInputSerializer,
         responses={200: BusinessCalendarSerializer, **WRITE_ERRORS, 404: ERROR_404},
-        description=CALENDAR_NOTE
-        + " Fields left out take their defaults (UTC, not 24/7, no hours, no holidays).",
+        description=CALENDAR_NOTE + " Fields left out take their defaults (UTC, not 24/7, no hours, no holidays).",
     )
     def update(self, request, *args, **kwargs):
         return self._update(request, kwargs["pk"], partial=False)
@@ -138,8 +131,7 @@ class BusinessCalendarViewSet(
         summary="Update some fields of a business calendar",
         request=BusinessCalendarInputSerializer(partial=True),
         responses={200: BusinessCalendarSerializer, **WRITE_ERRORS, 404: ERROR_404},
-        description=CALENDAR_NOTE
-        + " `opening_hours` or `holidays`, when given, replace the whole list.",
+        description=CALENDAR_NOTE + " `opening_hours` or `holidays`, when given, replace the whole list.",
     )
     def partial_update(self, request, *args, **kwargs):
         return self._update(request, kwargs["pk"], partial=True)
@@ -149,9 +141,7 @@ class BusinessCalendarViewSet(
         responses={
             204: OpenApiResponse(description="Deleted."),
             **DETAIL_ERRORS,
-            409: OpenApiResponse(
-                ErrorDetailSerializer, description="SLA policies count in this calendar."
-            ),
+            409: OpenApiResponse(ErrorDetailSerializer, description="SLA policies count in this calendar."),
         },
     )
     def destroy(self, request, *args, **kwargs):
@@ -191,8 +181,7 @@ class BusinessCalendarByNameViewSet(ApiViewSet):
             201: OpenApiResponse(BusinessCalendarSerializer, description="Created."),
             **WRITE_ERRORS,
         },
-        description=CALENDAR_NOTE
-        + " The body is the whole calendar: fields left out take their defaults. "
+        description=CALENDAR_NOTE + " The body is the whole calendar: fields left out take their defaults. "
         "Repeating the request changes nothing. Creating needs `add_businesscalendar`.",
     )
     def update(self, request, *args, **kwargs):
@@ -206,9 +195,7 @@ class BusinessCalendarByNameViewSet(ApiViewSet):
             "tickets.add_businesscalendar"
         ):
             raise exceptions.PermissionDenied("Your role cannot create business calendars.")
-        calendar, created = configuration.business_calendar_upsert_by_name(
-            name=name, actor=request.user, **data
-        )
+        calendar, created = configuration.business_calendar_upsert_by_name(name=name, actor=request.user, **data)
         body = BusinessCalendarSerializer(selectors.business_calendar_get(pk=calendar.pk)).data
         if created:
             return Response(
@@ -238,9 +225,7 @@ class SlaPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     def get_queryset(self):
         return selectors.sla_policy_list()
 
-    @extend_schema(
-        summary="List SLA policies", responses={200: SlaPolicySerializer(many=True), **LIST_ERRORS}
-    )
+    @extend_schema(summary="List SLA policies", responses={200: SlaPolicySerializer(many=True), **LIST_ERRORS})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -333,9 +318,7 @@ class SlaPolicyByNameViewSet(ApiViewSet):
     def get_queryset(self):
         return selectors.sla_policy_list()
 
-    @extend_schema(
-        summary="Get an SLA policy by name", responses={200: SlaPolicySerializer, **DETAIL_ERRORS}
-    )
+    @extend_schema(summary="Get an SLA policy by name", responses={200: SlaPolicySerializer, **DETAIL_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         policy = get_object_or_404(self.get_queryset(), name=kwargs["name"])
         return Response(SlaPolicySerializer(policy).data)
@@ -348,8 +331,7 @@ class SlaPolicyByNameViewSet(ApiViewSet):
             201: OpenApiResponse(SlaPolicySerializer, description="Created."),
             **WRITE_ERRORS,
         },
-        description=POLICY_NOTE
-        + " The body is the whole policy (fields left out take their defaults); name "
+        description=POLICY_NOTE + " The body is the whole policy (fields left out take their defaults); name "
         "the calendar by `calendar_name` to keep files independent of ids. Repeating the request changes "
         "nothing. Creating needs `add_slapolicy`.",
     )
@@ -360,9 +342,7 @@ class SlaPolicyByNameViewSet(ApiViewSet):
         data = _full(dict(serializer.validated_data), configuration.POLICY_DEFAULTS)
         if data.pop("name", name) != name:
             raise ValidationError({"name": ["Must match the name in the URL."]})
-        if not SlaPolicy.objects.filter(name=name).exists() and not request.user.has_perm(
-            "tickets.add_slapolicy"
-        ):
+        if not SlaPolicy.objects.filter(name=name).exists() and not request.user.has_perm("tickets.add_slapolicy"):
             raise exceptions.PermissionDenied("Your role cannot create SLA policies.")
         policy, created = configuration.sla_policy_upsert_by_name(name=name, actor=request.user, **data)
         body = SlaPolicySerializer(selectors.sla_policy_get(pk=policy.pk)).data

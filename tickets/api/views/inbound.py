@@ -116,9 +116,7 @@ class InboundEmailViewSet(ApiViewSet):
             ),
             401: ERROR_401,
             403: ERROR_403,
-            413: OpenApiResponse(
-                ErrorDetailSerializer, description="Over TICKETS_INBOUND_EMAIL_MAX_BYTES."
-            ),
+            413: OpenApiResponse(ErrorDetailSerializer, description="Over TICKETS_INBOUND_EMAIL_MAX_BYTES."),
             415: OpenApiResponse(
                 ErrorDetailSerializer,
                 description="Send Content-Type message/rfc822 or application/octet-stream.",

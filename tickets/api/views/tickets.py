@@ -43,9 +43,7 @@ from tickets.models import Channel, Ticket, TicketMessage, TicketStatusChange
 from tickets.selectors import PRIORITY_RANK
 from tickets.sla import sla_explain
 
-TICKET_ID = OpenApiParameter(
-    "ticket_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Ticket id."
-)
+TICKET_ID = OpenApiParameter("ticket_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Ticket id.")
 
 
 def _ticket_or_404(ticket_id) -> Ticket:
@@ -68,9 +66,7 @@ class TicketCursorPagination(CursorPagination):
     @staticmethod
     def _rank(value):
         if value not in PRIORITY_RANK:
-            raise ValidationError(
-                {"cursor": ["Invalid cursor. Use the `next` or `previous` link of a page."]}
-            )
+            raise ValidationError({"cursor": ["Invalid cursor. Use the `next` or `previous` link of a page."]})
         return PRIORITY_RANK[value]
 
     @classmethod
@@ -197,9 +193,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             if data:
                 ticket = services.ticket_update(ticket=ticket, actor=request.user, **data)
             if new_status is not None:
-                ticket = services.ticket_change_status(
-                    ticket=ticket, status=new_status, actor=request.user
-                )
+                ticket = services.ticket_change_status(ticket=ticket, status=new_status, actor=request.user)
         return self._render(ticket.pk)
 
     @extend_schema(
@@ -251,9 +245,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         serializer = MergeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            target = services.ticket_merge(
-                source=source, target=serializer.validated_data["into"], actor=request.user
-            )
+            target = services.ticket_merge(source=source, target=serializer.validated_data["into"], actor=request.user)
         except DjangoValidationError as exc:
             detail = validation_error_detail(exc)
             if "target" in detail:
@@ -272,9 +264,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         "target; reopen rate; the backlog by age (now). Definitions as in the product's metric "
         "definitions. Bad dates or filters -> 400 per parameter.",
     )
-    @action(
-        detail=False, methods=["get"], url_path="metrics", pagination_class=None, filterset_class=None
-    )
+    @action(detail=False, methods=["get"], url_path="metrics", pagination_class=None, filterset_class=None)
     def metrics(self, request):
         query = MetricsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -292,18 +282,11 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         elif assignee == "me":
             scope_args["assignee_id"] = request.user.pk
         elif assignee:
-            user_id = (
-                get_user_model()
-                .objects.filter(email__iexact=assignee)
-                .values_list("pk", flat=True)
-                .first()
-            )
+            user_id = get_user_model().objects.filter(email__iexact=assignee).values_list("pk", flat=True).first()
             if user_id is None:
                 raise ValidationError({"assignee": [f"No user has the email {assignee}."]})
             scope_args["assignee_id"] = user_id
-        result = ticket_metrics(
-            start=params["start"], end=params["end"], scope=selectors.ticket_scope(**scope_args)
-        )
+        result = ticket_metrics(start=params["start"], end=params["end"], scope=selectors.ticket_scope(**scope_args))
         return Response(MetricsSerializer(result).data)
 
 
@@ -413,8 +396,7 @@ class TicketStatusChangeViewSet(mixins.ListModelMixin, ApiViewSet):
             201: OpenApiResponse(StatusChangeSerializer, description="The new entry of the status log."),
             200: OpenApiResponse(
                 StatusChangeSerializer,
-                description="The ticket already had that status: nothing changed; the "
-                "latest entry is returned.",
+                description="The ticket already had that status: nothing changed; the latest entry is returned.",
             ),
             **WRITE_ERRORS,
             404: ERROR_404,

@@ -1,6 +1,6 @@
-"""The CSM home's escalated and flagged tickets of a book (tickets.selectors.attention_tickets): escalated ones
-first (most escalated, then oldest), then flagged ones; solved tickets and other books' tickets never; the count
-covers every one of them, whatever the limit."""
+"""An agent's queue on the home (tickets.selectors.assigned_queue), and the CSM home's escalated and flagged
+tickets of a book (tickets.selectors.attention_tickets): escalated ones first (most escalated, then oldest), then
+flagged ones; solved tickets and other books' tickets never; the count covers every one of them, whatever the limit."""
 
 import datetime as dt
 
@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from crm.services import contact_create, customer_create
-from tickets.models import Status, Ticket, TicketFlag
-from tickets.selectors import attention_tickets
+from tickets.models import SlaTarget, Status, Ticket, TicketFlag
+from tickets.selectors import assigned_queue, attention_tickets
 from tickets.services import ticket_create
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +66,33 @@ def test_a_fixed_number_of_queries(django_assert_max_num_queries):
     with django_assert_max_num_queries(4):
         rows, count = attention_tickets(customer_ids=[c.pk for c in customers], limit=3)
     assert count == 12 and [t.subject for t in rows] == ["E0", "E1", "E2"]
+
+
+def test_an_agents_queue_on_the_home_next_due_first_with_breaches(client, make_staff, django_assert_max_num_queries):
+    agent, csm = make_staff("support_agent"), make_staff("csm")
+    acme = customer_create(name="Acme", domain="acme.example.com")
+    now = timezone.now()
+    later = _ticket(acme, "Due later")
+    sooner = _ticket(acme, "Due sooner")
+    late = _ticket(acme, "Breached")
+    _ticket(acme, "Someone else's")
+    solved = _ticket(acme, "Solved", status=Status.SOLVED)
+    Ticket.objects.filter(pk__in=[later.pk, sooner.pk, late.pk, solved.pk]).update(assignee=agent)
+    Ticket.objects.filter(pk=later.pk).update(next_sla_due_at=now + dt.timedelta(days=2))
+    Ticket.objects.filter(pk=sooner.pk).update(next_sla_due_at=now + dt.timedelta(minutes=30))
+    Ticket.objects.filter(pk=late.pk).update(next_sla_due_at=now - dt.timedelta(hours=1))
+    SlaTarget.objects.filter(ticket=late).update(state="breached", breached=True)  # ticket_create started them
+
+    rows, count, breached = assigned_queue(assignee=agent, limit=2, now=now)
+    assert [t.subject for t in rows] == ["Breached", "Due sooner"] and (count, breached) == (3, 1)
+    with django_assert_max_num_queries(1):
+        rows, count, breached = assigned_queue(assignee=agent, limit=10, now=now)
+    assert [t.subject for t in rows] == ["Breached", "Due sooner", "Due later"] and (count, breached) == (3, 1)
+
+    client.force_login(agent)
+    page = client.get("/admin/").content.decode()
+    assert "My ticket queue (3)" in page and "1 breached" in page and "?assignee=me&amp;sla=breached" in page
+    assert page.index("Breached") < page.index("Due sooner") < page.index("Due later")
+    assert "Someone else" not in page and "Solved" not in page
+    client.force_login(csm)  # nothing assigned: no queue panel
+    assert "My ticket queue" not in client.get("/admin/").content.decode()
