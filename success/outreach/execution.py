@@ -27,7 +27,8 @@ day), so an event redelivered or seen twice does nothing twice.
 
 Per customer: the cooldown (no acted record of the rule within cooldown_days: success.outreach.selectors), the cap
 per run (the first cap_per_run customers by id; the rest are counted in the run's summary, not claimed), quiet
-hours (a record's due_at is the customer's next local business moment: deferred, not dropped). An email action
+hours (a record's due_at is the customer's next local business moment, skipping the holidays of the rule's
+holiday calendar read once per scan: deferred, not dropped). An email action
 claims one record per contact of its role (none: one "skipped: no contact of the role" record).
 """
 
@@ -49,6 +50,7 @@ from success.outreach.selectors import acted_within
 from success.outreach.timing import next_business_moment, occurrences, zone
 from success.playbooks.selectors import overdue_step_subquery
 from success.usage.selectors import last_usage_day_subquery
+from tickets.selectors import holiday_dates
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +216,7 @@ def _claim(rule: OutreachRule, audience: QuerySet, at: dt.datetime, *, capped: b
         rows = list(rows)
     records = []
     email_roles = {i: a["role"] for i, a in enumerate(rule.actions) if a["action"] == "email"}
+    holidays = holiday_dates(calendar_id=rule.holiday_calendar_id) if rule.quiet_hours and rows else frozenset()
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         contacts: dict[int, list[tuple[int, str]]] = {}
@@ -225,7 +228,7 @@ def _claim(rule: OutreachRule, audience: QuerySet, at: dt.datetime, *, capped: b
             ):
                 contacts.setdefault(customer_id, []).append((contact_id, role))
         for customer_id, tz_name, key in chunk:
-            due_at = next_business_moment(tz_name, at) if rule.quiet_hours else at
+            due_at = next_business_moment(tz_name, at, holidays) if rule.quiet_hours else at
             for index, action in enumerate(rule.actions):
                 base = dict(
                     rule_id=rule.pk,
