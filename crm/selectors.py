@@ -117,6 +117,12 @@ def email_delivery_states(email_ids: Iterable[int]) -> dict[int, str]:
 # --- Per-customer expressions over Customer (the outreach audience composes these into one statement) --------
 
 
+def customer_time_zones() -> list[str]:
+    """The distinct time zones of the customers (a handful), in one small query: date-relative outreach
+    conditions compare each customer against a threshold computed for its zone's local date."""
+    return sorted(Customer.objects.order_by().values_list("timezone", flat=True).distinct())
+
+
 def last_event_at_subquery(*, kinds: Iterable[str], before) -> Subquery:
     """For `Customer` querysets: when the customer's latest timeline event of one of `kinds` before `before`
     occurred (NULL when none); a correlated lookup on the (customer, -occurred_at) timeline index."""

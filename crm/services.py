@@ -85,10 +85,12 @@ def _send_arr_changed(*, customer: Customer, old: Decimal, new: Decimal, actor, 
     )
 
 
-def _send_stage_entered_on_commit(customer: Customer, event) -> None:
+def _send_stage_entered_on_commit(customer: Customer, event, previous_stage: str | None = None) -> None:
     customer_id, stage, event_id = customer.pk, customer.lifecycle_stage, event.pk
     transaction.on_commit(
-        lambda: customer_stage_entered.send(sender=Customer, customer_id=customer_id, stage=stage, event_id=event_id)
+        lambda: customer_stage_entered.send(
+            sender=Customer, customer_id=customer_id, stage=stage, previous_stage=previous_stage, event_id=event_id
+        )
     )
 
 
@@ -190,7 +192,7 @@ def customer_update(*, customer: Customer, actor=None, **data) -> Customer:
             source=customer,
             payload={"from": old, "to": new},
         )
-        _send_stage_entered_on_commit(customer, event)
+        _send_stage_entered_on_commit(customer, event, previous_stage=old)
     other = {k: v for k, v in changes.items() if k != "lifecycle_stage"}
     if other:
         timeline_record(

@@ -14,8 +14,10 @@ its upsert by external id used by the billing sync, the admin) after the new ARR
 
 `customer_stage_entered` is sent after the transaction of `customer_create` (the new customer's stage) or of a
 `customer_update` that changed the lifecycle stage commits, so a receiver's failure cannot undo the change.
-Keyword arguments: customer_id, stage (the stage entered), event_id (the id of the timeline event that records
-the entry: customer.created or customer.stage_changed; receivers key "once per entry" on it).
+Keyword arguments: customer_id, stage (the stage entered), previous_stage (the stage left; None for a new
+customer), event_id (the id of the timeline event that records the entry: customer.created or
+customer.stage_changed; receivers key "once per entry" on it). Receivers take **kwargs, so arguments added later
+do not break them.
 """
 
 import django.dispatch

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from tickets.models import (
     BusinessCalendar,
+    Holiday,
     Priority,
     SlaPolicy,
     SlaTarget,
@@ -170,6 +171,14 @@ def business_calendar_list() -> QuerySet[BusinessCalendar]:
 
 def business_calendar_get(*, pk: int) -> BusinessCalendar:
     return business_calendar_list().get(pk=pk)
+
+
+def holiday_dates(*, calendar_id: int | None) -> frozenset[dt.date]:
+    """The dates of a business calendar's holidays (one query; none for no calendar). Other apps (outreach quiet
+    hours) read them as dates in their own local time."""
+    if calendar_id is None:
+        return frozenset()
+    return frozenset(Holiday.objects.filter(calendar_id=calendar_id).values_list("date", flat=True))
 
 
 def sla_policy_list() -> QuerySet[SlaPolicy]:

@@ -32,6 +32,7 @@ from success.outreach import selectors
 from success.outreach.definitions import crontab_text, outreach_rule_save
 from success.outreach.models import OutreachEvent, OutreachRecord, OutreachResult, OutreachRule, OutreachTrigger
 from success.outreach.preview import rule_preview
+from tickets.selectors import business_calendar_list
 
 
 class ViewToPreview(RolePermissions):
@@ -64,6 +65,7 @@ class OutreachRuleSerializer(serializers.ModelSerializer):
             "cooldown_days",
             "cap_per_run",
             "quiet_hours",
+            "holiday_calendar",
             "shipped_key",
             "created_by",
             "created_at",
@@ -99,6 +101,13 @@ class OutreachRuleInputSerializer(InputSerializer):
     cooldown_days = serializers.IntegerField(required=False, min_value=-(10**6), max_value=10**6)
     cap_per_run = serializers.IntegerField(required=False, allow_null=True, min_value=-(10**6), max_value=10**6)
     quiet_hours = serializers.BooleanField(required=False)
+    holiday_calendar = serializers.PrimaryKeyRelatedField(
+        queryset=business_calendar_list(),
+        required=False,
+        allow_null=True,
+        help_text="With quiet hours: the id of a business calendar whose holidays (in each customer's local date) "
+        "are skipped like weekends; null: none.",
+    )
 
 
 class PreviewInputSerializer(InputSerializer):

@@ -67,6 +67,7 @@ class OutreachRuleForm(forms.ModelForm):
             "cooldown_days",
             "cap_per_run",
             "quiet_hours",
+            "holiday_calendar",
         )
 
     def __init__(self, *args, **kwargs):
@@ -93,7 +94,7 @@ class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     readonly_fields = ("shipped_key", "created_by", "updated_at", "enabled_at", "last_run", "results", "catalogue")
     fieldsets = (
         (None, {"fields": ("name", "description", "enabled", "shipped_key")}),
-        ("When", {"fields": ("trigger", "crontab", "event", "event_params", "quiet_hours")}),
+        ("When", {"fields": ("trigger", "crontab", "event", "event_params", "quiet_hours", "holiday_calendar")}),
         ("Who", {"fields": ("conditions", "catalogue")}),
         ("What", {"fields": ("actions", "cooldown_days", "cap_per_run")}),
         ("Results", {"fields": ("enabled_at", "last_run", "results")}),

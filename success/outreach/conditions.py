@@ -6,17 +6,27 @@
 
     FIELDS                                   the catalogue: name, label, type, ops, choices, how it becomes SQL
     validate_conditions(tree) -> tree        normalized; ValidationError({"conditions": [...]}) naming the path
-    conditions_filter(tree, at) -> (aliases, Q)
-    rule_audience(rule_or_conditions, at=)   QuerySet[Customer]: one statement (aliases + Exists/Subquery)
+    conditions_filter(tree, at, zones) -> (aliases, Q)
+    rule_audience(rule_or_conditions, at=, zones=)
+                                             QuerySet[Customer]: one statement (aliases + Exists/Subquery)
+    uses_local_dates(tree) -> bool           the tree has a date-relative condition (needs the zones)
 
 Types and their ops:
 - choice: "in" / "not_in" with a list of the field's choices (a single string is accepted).
 - number: "eq", "gt", "gte", "lt", "lte" with a number. A customer with no value (never scored, no active
   onboarding run) matches none of them.
-- days: whole days elapsed since a moment at `at` ("gt", "gte", "lt", "lte" with a whole number >= 0). For
+- days: whole calendar days elapsed since a moment, counted in the CUSTOMER'S local dates: the customer's local
+  date at `at` minus the local date of the moment ("gt", "gte", "lt", "lte" with a whole number >= 0), so a
+  customer created at 23:30 local time is 1 day old at 00:10 local time the next day, whatever UTC says. For
   "days since the last CSM touch" and "days since last usage", a customer never touched / never active counts
-  as "longer than any number of days" (it matches gt/gte, not lt/lte).
-- within: "lte" N: the date falls in [today, today + N days] (UTC day of `at`).
+  as "longer than any number of days" (it matches gt/gte, not lt/lte). Usage days are stored as dates.
+- within: "lte" N: the date falls in [today, today + N days], today being the customer's local date at `at`.
+
+Local dates, still one statement: the days and within conditions read the distinct customer time zones first
+(crm.selectors.customer_time_zones, one small query; a caller that already has them passes `zones=`), then
+compare each customer with the threshold of its zone, `Case(When(timezone__in=[zones], then=threshold), ...,
+default=the UTC threshold)`: zones sharing a threshold share a When, and zones whose threshold is UTC's need
+none (a zone not read, e.g. a customer created in between, falls back to UTC).
 - user: "in" / "not_in" with a list of staff user ids; "is_empty" with true/false (no owner).
 
 Other capabilities are read only through their selectors' expressions (crm, tickets, surveys, health, usage,
@@ -26,20 +36,22 @@ playbooks), never their tables.
 import datetime as dt
 import functools
 import operator
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, CharField, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, DateField, DateTimeField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from crm.models import Customer, LifecycleStage, Task, Tier
-from crm.selectors import last_event_at_subquery, open_task_exists
+from crm.selectors import customer_time_zones, last_event_at_subquery, open_task_exists
 from success.health.inputs import TOUCH_KINDS
 from success.health.models import Band
 from success.health.selectors import health_band_subquery, health_score_subquery
+from success.outreach.timing import zone
 from success.playbooks.selectors import onboarding_done_share_subquery, onboarding_started_subquery
 from success.usage.selectors import last_usage_day_subquery
 from surveys.models import Kind as SurveyKind
@@ -76,6 +88,7 @@ class Field:
     expression: Callable[[dt.datetime], object] | None = None
     choices: tuple[tuple[str, str], ...] = ()
     never_is_long_ago: bool = False  # days: NULL (never) matches gt / gte
+    is_date: bool = False  # days: the value is a date (else a moment, read in the customer's local date)
     custom: Callable[[str, object, dt.datetime], Q] | None = None  # builds the Q itself
     help: str = ""
     ops: tuple[str, ...] = field(init=False)
@@ -178,7 +191,8 @@ FIELDS: dict[str, Field] = {
             "days",
             expression=lambda at: last_usage_day_subquery(),
             never_is_long_ago=True,
-            help="UTC days. Never active counts as long ago.",
+            is_date=True,
+            help="Usage days (dates) against the customer's local date. Never active counts as long ago.",
         ),
         Field(
             "onboarding_progress",
@@ -300,18 +314,52 @@ def _fields_used(tree) -> set[str]:
     return set().union(*(_fields_used(child) for child in next(iter(tree.values()))))
 
 
-def _days_q(spec: Field, op: str, days: int, at: dt.datetime) -> Q:
-    moment = at.astimezone(dt.UTC).date() if spec.name == "days_since_last_usage" else at
-    # days elapsed > N  <=>  the moment is at least N+1 days before `at` (whole days), and so on.
+LOCAL_TYPES = ("days", "within")
+
+
+def local_today(tz, at: dt.datetime) -> dt.date:
+    return at.astimezone(tz).date()
+
+
+def per_zone(zones: Iterable[str], value_of: Callable[[object], object], output_field):
+    """One SQL expression over Customer: value_of(ZoneInfo) of each customer's time zone. Zones whose value is
+    UTC's (the default) need no When; zones sharing a value share one."""
+    default = value_of(zone("UTC"))
+    groups: dict[object, list[str]] = defaultdict(list)
+    for name in sorted(set(zones)):
+        value = value_of(zone(name))
+        if value != default:
+            groups[value].append(name)
+    if not groups:
+        return Value(default, output_field=output_field)
+    return Case(
+        *(When(timezone__in=names, then=Value(value, output_field=output_field)) for value, names in groups.items()),
+        default=Value(default, output_field=output_field),
+        output_field=output_field,
+    )
+
+
+def _days_q(spec: Field, op: str, days: int, at: dt.datetime, zones) -> Q:
+    # days elapsed > N  <=>  the moment's local date is at least N+1 days before the local date at `at`, and so on:
+    # long ago (gt, gte): local date <= today - k; recent (lt, lte): local date > today - k.
     k = days + 1 if op in ("gt", "lte") else days
-    threshold = moment - dt.timedelta(days=k)
-    if op in ("gt", "gte"):
-        q = Q(**{f"{spec.alias}__lte": threshold})
-        return q | Q(**{f"{spec.alias}__isnull": True}) if spec.never_is_long_ago else q
-    return Q(**{f"{spec.alias}__gt": threshold})
+    long_ago = op in ("gt", "gte")
+    if spec.is_date:
+        threshold = per_zone(zones, lambda tz: local_today(tz, at) - dt.timedelta(days=k), DateField())
+        q = Q(**{f"{spec.alias}__lte" if long_ago else f"{spec.alias}__gt": threshold})
+    else:  # a moment's local date <= D  <=>  the moment is before local midnight starting D + 1
+        threshold = per_zone(
+            zones,
+            lambda tz: dt.datetime.combine(local_today(tz, at) - dt.timedelta(days=k - 1), dt.time(), tzinfo=tz),
+            DateTimeField(),
+        )
+        q = Q(**{f"{spec.alias}__lt" if long_ago else f"{spec.alias}__gte": threshold})
+    if long_ago and spec.never_is_long_ago:
+        q |= Q(**{f"{spec.alias}__isnull": True})
+    return q
 
 
-def _leaf_q(node: dict, at: dt.datetime) -> Q:
+def _leaf_q(node: dict, at: dt.datetime, zones) -> Q:
     spec, op, value = FIELDS[node["field"]], node["op"], node["value"]
     if spec.custom is not None:
         return spec.custom(op, value, at)
@@ -324,34 +372,45 @@ def _leaf_q(node: dict, at: dt.datetime) -> Q:
     if spec.type == "number":
         return Q(**({name: value} if op == "eq" else {f"{name}__{op}": value}))
     if spec.type == "within":
-        today = at.astimezone(dt.UTC).date()
-        return Q(**{f"{name}__gte": today, f"{name}__lte": today + dt.timedelta(days=value)})
-    return _days_q(spec, op, value, at)
+        first = per_zone(zones, lambda tz: local_today(tz, at), DateField())
+        last = per_zone(zones, lambda tz: local_today(tz, at) + dt.timedelta(days=value), DateField())
+        return Q(**{f"{name}__gte": first, f"{name}__lte": last})
+    return _days_q(spec, op, value, at, zones)
 
 
-def _q(tree, at) -> Q:
+def _q(tree, at, zones) -> Q:
     if not tree:
         return Q()
     if "field" in tree:
-        return _leaf_q(tree, at)
+        return _leaf_q(tree, at, zones)
     key, children = next(iter(tree.items()))
-    parts = [_q(child, at) for child in children]
+    parts = [_q(child, at, zones) for child in children]
     return functools.reduce(operator.and_ if key == "all" else operator.or_, parts)
 
 
-def conditions_filter(tree, at: dt.datetime) -> tuple[dict, Q]:
-    """(aliases to add to a Customer queryset, the Q over them) for a validated tree."""
+def uses_local_dates(tree) -> bool:
+    return any(FIELDS[name].type in LOCAL_TYPES for name in _fields_used(tree))
+
+
+def conditions_filter(tree, at: dt.datetime, zones: Iterable[str] = ()) -> tuple[dict, Q]:
+    """(aliases to add to a Customer queryset, the Q over them) for a validated tree; `zones`: the customers'
+    time zones (date-relative conditions of customers in other zones use the UTC date)."""
     aliases = {
         FIELDS[name].alias: FIELDS[name].expression(at)
         for name in sorted(_fields_used(tree))
         if FIELDS[name].expression is not None
     }
-    return aliases, _q(tree, at)
+    return aliases, _q(tree, at, list(zones))
 
 
-def rule_audience(rule_or_conditions, *, at: dt.datetime | None = None) -> QuerySet[Customer]:
-    """The customers a rule's conditions select at `at` (default now), as one statement."""
+def rule_audience(
+    rule_or_conditions, *, at: dt.datetime | None = None, zones: Iterable[str] | None = None
+) -> QuerySet[Customer]:
+    """The customers a rule's conditions select at `at` (default now), as one statement. A date-relative
+    condition reads the customers' time zones first (one small query) unless `zones` gives them."""
     tree = getattr(rule_or_conditions, "conditions", rule_or_conditions)
     tree = validate_conditions(tree)
-    aliases, q = conditions_filter(tree, at or timezone.now())
+    if zones is None:
+        zones = customer_time_zones() if uses_local_dates(tree) else ()
+    aliases, q = conditions_filter(tree, at or timezone.now(), zones)
     return Customer.objects.alias(**aliases).filter(q)

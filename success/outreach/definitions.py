@@ -10,7 +10,9 @@ trigger (a schedule needs a crontab that celery can parse, an event needs an eve
 conditions (success.outreach.conditions.validate_conditions) and the actions
 (success.outreach.actions.validate_actions, which checks the email templates' variables). A problem raises one
 ValidationError naming each field (name, trigger, schedule, event, event_params, conditions, actions,
-cooldown_days, cap_per_run) and nothing is saved (no rule, no CrontabSchedule row).
+cooldown_days, cap_per_run, holiday_calendar) and nothing is saved (no rule, no CrontabSchedule row).
+`holiday_calendar` (a tickets BusinessCalendar, or its id; None: no holidays) needs quiet hours: it names the days
+quiet hours skip besides weekends.
 
 The schedule may be given as a crontab text ("0 9 * * 1-5": minute, hour, day of month, month, day of week) or a
 CrontabSchedule; the text is stored as a CrontabSchedule row (shared with identical ones, timezone UTC; its
@@ -43,6 +45,7 @@ RULE_FIELDS = (
     "cooldown_days",
     "cap_per_run",
     "quiet_hours",
+    "holiday_calendar",
 )
 
 
@@ -163,6 +166,9 @@ def outreach_rule_save(*, rule: OutreachRule | None = None, actor=None, shipped_
     for field, value in fields.items():
         if field in ("name", "description") and isinstance(value, str):
             value = value.strip()
+        if field == "holiday_calendar" and (value is None or isinstance(value, int)):
+            rule.holiday_calendar_id = value  # checked to exist by full_clean below
+            continue
         setattr(rule, field, value)
     if shipped_key is not None:
         rule.shipped_key = shipped_key
@@ -173,6 +179,8 @@ def outreach_rule_save(*, rule: OutreachRule | None = None, actor=None, shipped_
         add("cap_per_run", "At least 1; leave empty for no cap.")
     if isinstance(rule.cooldown_days, int) and rule.cooldown_days < 0:
         add("cooldown_days", "0 or more days (0: no cooldown).")
+    if rule.holiday_calendar_id is not None and not rule.quiet_hours:
+        add("holiday_calendar", "Holidays apply with quiet hours only: turn quiet hours on, or leave this empty.")
     if rule.trigger == OutreachTrigger.SCHEDULE:
         if rule.schedule is None and schedule_fields is None and "schedule" not in errors:
             add("schedule", 'A schedule rule needs a crontab, e.g. "0 9 * * 1-5" (09:00 local time, Monday to Friday).')

@@ -14,8 +14,11 @@ commit and pick pending rows with `select_for_update(skip_locked=True)`. So two 
 period, a redelivered scan or event all find the key taken and add nothing, and a perform task delivered twice
 finds the rows no longer pending.
 
+The scan reads the customers' distinct time zones once (one small statement, crm.selectors.customer_time_zones):
+date-relative conditions and state events compare each customer with the threshold of its own local date
+(success.outreach.conditions.per_zone), and a schedule fires per zone.
 Schedule rules (success.outreach.timing): the audience (one statement, success.outreach.conditions) is grouped by
-time zone (one statement: the few distinct zones); for each zone, the latest local occurrence of the crontab in
+time zone; for each zone, the latest local occurrence of the crontab in
 (last scan, now] (never before the rule was enabled) names the period ("2026-03-29", or "2026-03-29T09:00" for a
 rule that fires several times a day) and only customers of zones with an occurrence are claimed. The rule row is
 locked (skip_locked) for the scan, so a second scan of it at the same moment returns at once.
@@ -24,7 +27,8 @@ day), so an event redelivered or seen twice does nothing twice.
 
 Per customer: the cooldown (no acted record of the rule within cooldown_days: success.outreach.selectors), the cap
 per run (the first cap_per_run customers by id; the rest are counted in the run's summary, not claimed), quiet
-hours (a record's due_at is the customer's next local business moment: deferred, not dropped). An email action
+hours (a record's due_at is the customer's next local business moment, skipping the holidays of the rule's
+holiday calendar read once per scan: deferred, not dropped). An email action
 claims one record per contact of its role (none: one "skipped: no contact of the role" record).
 """
 
@@ -34,17 +38,19 @@ import math
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, DateField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from crm.models import Contact, Task
-from success.outreach.conditions import rule_audience
+from crm.selectors import customer_time_zones
+from success.outreach.conditions import local_today, per_zone, rule_audience
 from success.outreach.models import OutreachEvent, OutreachRecord, OutreachResult, OutreachRule, OutreachTrigger
 from success.outreach.selectors import acted_within
 from success.outreach.timing import next_business_moment, occurrences, zone
 from success.playbooks.selectors import overdue_step_subquery
 from success.usage.selectors import last_usage_day_subquery
+from tickets.selectors import holiday_dates
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +112,12 @@ def rule_scan(*, rule_id: int, at: dt.datetime | None = None) -> dict:
         )
         if rule is None:
             return {"rule": rule_id, "skipped": "disabled, deleted or being scanned"}
-        audience = rule_audience(rule, at=at)
+        zones = customer_time_zones()
+        audience = rule_audience(rule, at=at, zones=zones)
         if rule.trigger == OutreachTrigger.SCHEDULE:
-            audience = _schedule_keys(rule, audience, _window_start(rule, at), at)
+            audience = _schedule_keys(rule, audience, _window_start(rule, at), at, zones)
         elif rule.event in STATE_EVENTS:
-            audience = _state_keys(rule, audience, at)
+            audience = _state_keys(rule, audience, at, zones)
         else:
             audience = None
         summary = _claim(rule, audience, at) if audience is not None else {"claimed": 0, "customers": 0}
@@ -129,8 +136,9 @@ def rule_event_scan(*, rule_id: int, customer_id: int, period_key: str, at: dt.d
         return _claim(rule, audience, at, capped=False)
 
 
-def _schedule_keys(rule: OutreachRule, audience: QuerySet, start: dt.datetime, at: dt.datetime) -> QuerySet | None:
-    zones = list(audience.order_by().values_list("timezone", flat=True).distinct())
+def _schedule_keys(
+    rule: OutreachRule, audience: QuerySet, start: dt.datetime, at: dt.datetime, zones: list[str]
+) -> QuerySet | None:
     due = {}
     for name in zones:
         found = occurrences(rule.schedule, zone(name), start, at)
@@ -145,27 +153,36 @@ def _schedule_keys(rule: OutreachRule, audience: QuerySet, start: dt.datetime, a
     )
 
 
-def _state_keys(rule: OutreachRule, audience: QuerySet, at: dt.datetime) -> QuerySet:
+def _state_keys(rule: OutreachRule, audience: QuerySet, at: dt.datetime, zones: list[str]) -> QuerySet:
+    """The state events, each against the customer's local date at `at` (one Case over the zones)."""
     params = rule.event_params or {}
-    today = at.astimezone(dt.UTC).date()
     prefix = f"event:{rule.event}:"
+
+    def local(days: int):  # the customer's local date `days` from today, as SQL
+        return per_zone(zones, lambda tz: local_today(tz, at) + dt.timedelta(days=days), DateField())
+
     if rule.event == OutreachEvent.RENEWAL_IN_DAYS:
-        audience = audience.filter(renewal_date=today + dt.timedelta(days=params["days"]))
+        audience = audience.filter(renewal_date=local(params["days"]))
         key = Cast("renewal_date", CharField())
     elif rule.event == OutreachEvent.NO_USAGE_DAYS:
         audience = audience.alias(outreach_last_usage=last_usage_day_subquery()).filter(
-            outreach_last_usage__lte=today - dt.timedelta(days=params["days"])
+            outreach_last_usage__lte=local(-params["days"])
         )
         key = Cast("outreach_last_usage", CharField())
     elif rule.event == OutreachEvent.PLAYBOOK_STEP_OVERDUE:  # the oldest step overdue by more than `days`, once each
-        step = overdue_step_subquery(due_before=today - dt.timedelta(days=params.get("days") or 0))
-        audience = audience.alias(outreach_step=step).filter(outreach_step__isnull=False)
+        step = overdue_step_subquery(due_before=OuterRef("outreach_due_before"))
+        audience = (
+            audience.alias(outreach_due_before=local(-(params.get("days") or 0)))
+            .alias(outreach_step=step)
+            .filter(outreach_step__isnull=False)
+        )
         key = Cast("outreach_step", CharField())
     else:  # task overdue: the oldest open task overdue by more than `days`, once per task
+        audience = audience.alias(outreach_due_before=local(-params.get("days", 0)))
         tasks = Task.objects.filter(
             customer_id=OuterRef("pk"),
             status=Task.Status.OPEN,
-            due_date__lt=today - dt.timedelta(days=params.get("days", 0)),
+            due_date__lt=OuterRef("outreach_due_before"),
         )
         if params.get("type"):
             tasks = tasks.filter(type=params["type"])
@@ -199,6 +216,7 @@ def _claim(rule: OutreachRule, audience: QuerySet, at: dt.datetime, *, capped: b
         rows = list(rows)
     records = []
     email_roles = {i: a["role"] for i, a in enumerate(rule.actions) if a["action"] == "email"}
+    holidays = holiday_dates(calendar_id=rule.holiday_calendar_id) if rule.quiet_hours and rows else frozenset()
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         contacts: dict[int, list[tuple[int, str]]] = {}
@@ -210,7 +228,7 @@ def _claim(rule: OutreachRule, audience: QuerySet, at: dt.datetime, *, capped: b
             ):
                 contacts.setdefault(customer_id, []).append((contact_id, role))
         for customer_id, tz_name, key in chunk:
-            due_at = next_business_moment(tz_name, at) if rule.quiet_hours else at
+            due_at = next_business_moment(tz_name, at, holidays) if rule.quiet_hours else at
             for index, action in enumerate(rule.actions):
                 base = dict(
                     rule_id=rule.pk,

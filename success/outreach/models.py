@@ -3,7 +3,8 @@
 - `OutreachRule` (a "play"): who (`conditions`, see success.outreach.conditions), when (`trigger`: a crontab
   `schedule`, or an `event` with `event_params`), what (`actions`, see success.outreach.actions), how often per
   customer (`cooldown_days`), how many customers per run (`cap_per_run`) and whether only in the customer's local
-  business hours (`quiet_hours`). Written only through `success.outreach.definitions.outreach_rule_save`, which
+  business hours (`quiet_hours`), skipping the holidays of a business calendar (`holiday_calendar`, read as the
+  customer's local dates). Written only through `success.outreach.definitions.outreach_rule_save`, which
   validates everything (admin and API alike). Shipped plays have a `shipped_key` (success.outreach.defaults).
 - `OutreachRecord`: one action performed (or skipped) for one customer (and contact, for emails) by one rule in
   one period. The execution (beat scan, claims, performing the actions) writes them; the preview and the cooldown
@@ -83,6 +84,15 @@ class OutreachRule(models.Model):
     )
     quiet_hours = models.BooleanField(
         default=True, help_text="Act only on the customer's local business days and hours."
+    )
+    holiday_calendar = models.ForeignKey(
+        "tickets.BusinessCalendar",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="With quiet hours: this calendar's holidays are not business days either (each customer's local "
+        "date); work due on one waits for the next business day. Empty: no holidays.",
     )
     shipped_key = models.SlugField(
         max_length=60, unique=True, null=True, blank=True, editable=False, help_text="Which shipped play it is."

@@ -17,8 +17,10 @@ Customers come in id order; the first `limit` are listed (`truncated` says there
 against the contact ledger (crm.ledger.ledger_check_many, kind outreach): unsubscribed, bounced, complained or fatigued
 (contacted within LEDGER_OUTREACH_MIN_DAYS) contacts are skipped with the reason; a customer without a contact of
 the role is skipped for that action ("no contact"). Nothing is written: no row, no email, no task.
-Statements: 2 for the audience and its counts, 1 for contacts, 1 for templates, 1 per survey / playbook named,
-and 1 for the ledger's spacing check (crm.ledger.ledger_check_many), whatever the number of contacts.
+Statements: 2 for the audience and its counts (and 1 before them for the customers' time zones when a condition
+is date-relative: success.outreach.conditions reads them, so the preview selects what the scan would), 1 for
+contacts, 1 for templates, 1 per survey / playbook named, and 1 for the ledger's spacing check
+(crm.ledger.ledger_check_many), whatever the number of contacts.
 """
 
 import datetime as dt

@@ -42,9 +42,11 @@ def _queue(event: str, customer_id: int, key: str, match=lambda params: True) ->
 
 
 @receiver(customer_stage_entered, dispatch_uid="success.outreach.stage_entered")
-def stage_entered(sender, *, customer_id, stage, event_id, **kwargs):
+def stage_entered(sender, *, customer_id, stage, event_id, previous_stage=None, **kwargs):
+    """to_stage: the stage entered; from_stage: the stage left (a new customer left none: never matches it)."""
+
     def match(params):
-        return params.get("to_stage") in (None, stage)
+        return params.get("to_stage") in (None, stage) and params.get("from_stage") in (None, previous_stage)
 
     _queue(OutreachEvent.STAGE_CHANGED, customer_id, str(event_id), match)
 

@@ -3,8 +3,10 @@
     zone(name) -> ZoneInfo                       a customer's time zone (UTC when unknown)
     occurrences(schedule, tz, start, end)        the rule's local occurrences in (start, end], oldest first, each
                                                  (UTC instant, period_key)
-    next_business_moment(tz, at) -> datetime     `at` when it falls in the local business hours, else the next
-                                                 opening (OUTREACH_BUSINESS_DAYS / OUTREACH_BUSINESS_HOURS)
+    next_business_moment(tz, at, holidays=frozenset())
+                                                 `at` when it falls in the local business hours, else the next
+                                                 opening (OUTREACH_BUSINESS_DAYS / OUTREACH_BUSINESS_HOURS), never
+                                                 on one of `holidays` (local dates)
 
 A crontab's fields (django-celery-beat CrontabSchedule, parsed by celery's crontab) are read as LOCAL wall-clock
 times: "0 9 * * *" fires at 09:00 in Berlin and at 09:00 in New York, whatever UTC says, and across daylight-saving
@@ -14,10 +16,15 @@ and the period key names the local date (and time, for a rule that fires several
 01:30 of an autumn night is the same unit of work as the first.
 
 Quiet hours use the same weekly business hours as the ticket desk's calendars (tickets.business_time.Calendar) in
-the customer's zone: by default Monday to Friday, 09:00-17:00 local time.
+the customer's zone: by default Monday to Friday, 09:00-17:00 local time. A rule with a holiday calendar
+(OutreachRule.holiday_calendar, a tickets BusinessCalendar) also skips that calendar's holidays, each read as a date
+in the customer's own zone (a holiday on 25 December is 25 December in Auckland and in Los Angeles): work due on a
+holiday waits for the next local business day that is not one. The scan reads the dates once per run
+(tickets.selectors.holiday_dates) and passes them here.
 """
 
 import datetime as dt
+import functools
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -28,6 +35,7 @@ from tickets.business_time import Calendar
 
 UTC = dt.UTC
 MAX_WINDOW = dt.timedelta(days=2)  # a scan after a long outage fires the latest occurrences only, not a backlog
+BUSINESS_SEARCH = dt.timedelta(days=90)  # long enough for any run of holidays
 
 
 @cache
@@ -75,21 +83,22 @@ def occurrences(schedule, tz: ZoneInfo, start: dt.datetime, end: dt.datetime) ->
     return found
 
 
-def _business_calendar(tz: ZoneInfo) -> Calendar:
+def _business_calendar(tz: ZoneInfo, holidays: frozenset[dt.date] = frozenset()) -> Calendar:
     start_hour, end_hour = getattr(settings, "OUTREACH_BUSINESS_HOURS", (9, 17))
     days = getattr(settings, "OUTREACH_BUSINESS_DAYS", (0, 1, 2, 3, 4))
     hours = ((dt.time(start_hour), dt.time(end_hour) if end_hour < 24 else dt.time(0)),)
-    return Calendar(tz=tz, weekly={day: hours for day in days})
+    return Calendar(tz=tz, weekly={day: hours for day in days}, holidays=holidays)
 
 
-@cache
-def _calendar(name: str) -> Calendar:
-    return _business_calendar(zone(name))
+@functools.lru_cache(maxsize=512)
+def _calendar(name: str, holidays: frozenset[dt.date]) -> Calendar:
+    return _business_calendar(zone(name), holidays)
 
 
-def next_business_moment(tz_name: str, at: dt.datetime) -> dt.datetime:
-    """`at` itself inside the customer's local business hours, else the start of the next ones."""
-    calendar = _calendar(tz_name or "UTC")
-    for lo, _hi in calendar.open_intervals(at, at + dt.timedelta(days=14)):
+def next_business_moment(tz_name: str, at: dt.datetime, holidays: frozenset[dt.date] = frozenset()) -> dt.datetime:
+    """`at` itself inside the customer's local business hours, else the start of the next ones; a local date in
+    `holidays` has none."""
+    calendar = _calendar(tz_name or "UTC", frozenset(holidays))
+    for lo, _hi in calendar.open_intervals(at, at + BUSINESS_SEARCH):
         return max(lo, at)
     return at

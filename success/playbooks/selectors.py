@@ -199,9 +199,10 @@ def onboarding_finished_counts(*, start, end, days: int = 30) -> dict[str, int]:
     )
 
 
-def overdue_step_subquery(*, due_before: dt.date) -> Subquery:
+def overdue_step_subquery(*, due_before) -> Subquery:
     """For `Customer` querysets: the id of the customer's oldest pending step of an active run due before
-    `due_before` (NULL when none): the outreach event "playbook step overdue" fires once per such step."""
+    `due_before` (a date, or an OuterRef to a per-customer date) (NULL when none): the outreach event "playbook
+    step overdue" fires once per such step."""
     steps = RunStep.objects.filter(
         run__customer_id=OuterRef("pk"),
         run__status=PlaybookRun.Status.ACTIVE,

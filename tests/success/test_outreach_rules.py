@@ -14,11 +14,12 @@ from django_celery_beat.models import CrontabSchedule
 
 from crm.email_templates import email_template_save
 from crm.models import Contact, Customer, LedgerEntry, Task
+from crm.selectors import customer_time_zones
 from crm.task_services import task_create
 from crm.timeline import timeline_record
 from success.health.models import CustomerHealth
 from success.models import UsageDaily
-from success.outreach.conditions import FIELDS, rule_audience
+from success.outreach.conditions import FIELDS, rule_audience, uses_local_dates
 from success.outreach.defaults import SHIPPED_PLAYS, ensure_shipped_plays
 from success.outreach.definitions import outreach_rule_save
 from success.outreach.models import OutreachRecord, OutreachRule
@@ -126,9 +127,13 @@ def test_audience_of_each_field_is_the_hand_picked_set_in_one_statement(
     world, tree, expected, django_assert_num_queries
 ):
     c = world["c"]
+    zones = customer_time_zones()
     with django_assert_num_queries(1):
-        got = ids(rule_audience(tree))
+        got = ids(rule_audience(tree, zones=zones))
     assert got == {c[name].pk for name in expected}
+    # Without the zones given, a date-relative condition reads them first: one small query, never per customer.
+    with django_assert_num_queries(2 if uses_local_dates(tree) else 1):
+        assert ids(rule_audience(tree)) == got
 
 
 def test_health_band_and_score(world):
@@ -148,7 +153,7 @@ def test_every_field_at_once_with_and_or_nesting_is_one_statement(world, django_
             {"all": [leaf("tier", "in", ["enterprise"]), {"any": [leaf("nps_band", "in", ["promoter"])]}]},
         ]
     }
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the time zones, then the audience
         assert ids(rule_audience(tree)) == {c["a"].pk, c["b"].pk}
     every = {
         "all": [leaf(name, f.ops[0], 0 if f.type not in ("choice", "user") else None) for name, f in FIELDS.items()]
@@ -159,8 +164,11 @@ def test_every_field_at_once_with_and_or_nesting_is_one_statement(world, django_
             node["value"] = [f.choices[0][0]]
         elif f.type == "user":
             node["value"] = [world["csm"].pk]
+    Customer.objects.filter(pk=c["a"].pk).update(timezone="Pacific/Auckland")
+    Customer.objects.filter(pk=c["b"].pk).update(timezone="America/Los_Angeles")
+    zones = customer_time_zones()
     with django_assert_num_queries(1):
-        list(rule_audience({"any": [every, {"all": every["all"][:3]}]}))
+        list(rule_audience({"any": [every, {"all": every["all"][:3]}]}, zones=zones))
 
 
 # --- The rule service --------------------------------------------------------------------------------------------
