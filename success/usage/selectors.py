@@ -85,3 +85,39 @@ def last_usage_day_subquery() -> Subquery:
     (customer, day) unique index."""
     latest = UsageDaily.objects.filter(customer_id=OuterRef("pk"), events__gt=0).order_by("-day")
     return Subquery(latest.values("day")[:1])
+
+
+def customer_usage_summary(*, customer_id: int, last_day: dt.date, days: int = 90, top: int = 5) -> dict:
+    """One customer's usage for the customer page: the `days` UTC days ending with `last_day` (each day's active
+    users and events, 0 where nothing was rolled up), the last 30 days against the 30 before, the last day with
+    usage, and the `top` features (event names) of the last 30 days. Four statements."""
+    first = last_day - dt.timedelta(days=days - 1)
+    rows = {
+        row["day"]: row
+        for row in UsageDaily.objects.filter(customer_id=customer_id, day__gte=first, day__lte=last_day).values(
+            "day", "active_users", "events"
+        )
+    }
+    series = [
+        {
+            "day": day,
+            "active_users": rows[day]["active_users"] if day in rows else 0,
+            "events": rows[day]["events"] if day in rows else 0,
+        }
+        for day in (first + dt.timedelta(days=n) for n in range(days))
+    ]
+    window = usage_windows_by_customer(customer_ids=[customer_id], last_day=last_day).get(customer_id, {})
+    last_used = (
+        UsageDaily.objects.filter(customer_id=customer_id, day__lte=last_day, events__gt=0)
+        .order_by("-day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    features = list(
+        usage_events_by_name(
+            start=last_day - dt.timedelta(days=29), end=last_day + dt.timedelta(days=1), customer_ids=[customer_id]
+        )
+        .order_by("-events", "name")
+        .values_list("name", "events")[:top]
+    )
+    return {"series": series, "window": window, "last_used": last_used, "features": features}

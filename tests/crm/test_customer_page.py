@@ -116,3 +116,36 @@ def test_money_has_separators_and_the_reporting_currency(settings):
     assert money(Decimal("1234567.5")) == "EUR 1,234,567.50"
     assert money(Decimal("120000")) == "EUR 120,000"
     assert money(None) == "—"
+
+
+def test_usage_section_compares_the_last_30_days_and_lists_the_features(client, account, customer_factory):
+    from success.usage.models import UsageDaily, UsageDailyName
+
+    csm, customer, _ = account
+    other = customer_factory(name="Initech")
+    client.force_login(csm)
+    usage = client.get(change_url(customer)).content.decode().split('id="section-usage"')[1].split("</section>")[0]
+    assert "No product usage received yet." in usage
+
+    today = timezone.now().date()
+    for n in range(60):  # 10 events a day the 30 days before, 15 a day the last 30, on 20 of them
+        day = today - datetime.timedelta(days=n)
+        events = (15 if n % 3 else 0) if n < 30 else 10
+        UsageDaily.objects.create(customer=customer, day=day, active_users=3, events=events)
+    UsageDaily.objects.create(customer=other, day=today, active_users=9, events=999)
+    for name, events in (("login", 40), ("report_viewed", 120), ("export", 7)):
+        UsageDailyName.objects.create(customer=customer, day=today, name=name, events=events)
+    UsageDailyName.objects.create(customer=customer, day=today - datetime.timedelta(days=45), name="old", events=500)
+
+    page = client.get(change_url(customer)).content.decode()
+    assert 'href="#section-usage"' in page
+    usage = page.split('id="section-usage"')[1].split("</section>")[0]
+    assert "Last 30 days: <strong>300</strong> events (+0 % on the 30 days before)" in usage
+    assert "active on <strong>20</strong> of 30 days" in usage
+    assert "last used" in usage and "days ago" not in usage
+    assert usage.index("report_viewed") < usage.index("login") < usage.index("export") and "old" not in usage
+    assert 'aria-label="Daily active users of Globex over the last 90 days"' in usage
+    days_url = reverse("admin:success_usagedaily_changelist") + f"?customer={customer.pk}"
+    assert days_url in usage
+    listed = client.get(days_url).content.decode()
+    assert "Globex" in listed and "Initech" not in listed
