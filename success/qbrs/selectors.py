@@ -14,7 +14,6 @@ before), never sooner than MIN_LEAD_DAYS from now.
 """
 
 import datetime as dt
-import importlib
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -26,6 +25,7 @@ from django.utils import timezone
 from crm.models import Customer, LifecycleStage, Task
 from crm.task_selectors import task_list
 from success.qbrs.models import ACTIVE_STATUSES, DEFAULT_CADENCE_MONTHS, Qbr, QbrCadence, QbrStatus
+from success.usage.selectors import usage_totals_by_customer
 
 PROPOSE_AHEAD_DAYS = 45
 CADENCE_GRACE_DAYS = 30  # a next QBR up to this long after the cadence's due day meets the cadence
@@ -201,14 +201,6 @@ def qbrs_to_remind(*, now: dt.datetime) -> QuerySet[Qbr]:
 # --- The preparation pack ------------------------------------------------------------------------------------
 
 
-def _optional(module: str, name: str):
-    """A function of another capability that may not be merged yet (health): None when it is not there."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def _tickets(customer_id: int, since: dt.datetime, now: dt.datetime) -> dict:
     from tickets.models import Status as TicketStatus
     from tickets.selectors import breached_condition, sla_targets_for_pages, ticket_list
@@ -271,10 +263,8 @@ def _surveys(customer_id: int, since: dt.datetime) -> dict:
     return by_kind
 
 
-def _usage(customer_id: int, today: dt.date) -> dict | None:
-    totals = _optional("success.usage.selectors", "usage_totals_by_customer")
-    if totals is None:
-        return None
+def _usage(customer_id: int, today: dt.date) -> dict:
+    totals = usage_totals_by_customer
     last_start, prev_start = today - dt.timedelta(days=30), today - dt.timedelta(days=60)
     last = totals(start=last_start, end=today, customer_ids=[customer_id]).first() or {}
     prev = totals(start=prev_start, end=last_start, customer_ids=[customer_id]).first() or {}
