@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from crm.email_templates import email_template_save
-from crm.ledger import contact_unsubscribe, ledger_check, ledger_check_many
+from crm.ledger import LedgerBatch, contact_unsubscribe, ledger_check
 from crm.models import Contact, Customer, LedgerEntry, OutboundEmail, Task, TimelineEvent
 from crm.outbound_batch import email_send_batch
 from success.outreach.definitions import outreach_rule_save
@@ -212,18 +212,23 @@ def test_an_event_claims_once_per_event(template, customer_factory, django_captu
     assert Task.objects.filter(customer=customer, reason="Escalation: call them").count() == 1
 
 
-def test_bulk_ledger_check_matches_the_single_check(customer_factory, contact_factory, django_assert_max_num_queries):
+def test_read_only_ledger_batch_matches_the_single_check(customer_factory, contact_factory, django_assert_num_queries):
+    """The preview's ledger: the contacts it read, their history in one statement, nothing locked or recorded."""
     customer = customer_factory()
     contacts = [contact_factory(customer=customer, email=f"p{i}@x.test") for i in range(6)]
     contact_unsubscribe(contact=contacts[0])
     Contact.objects.filter(pk=contacts[1].pk).update(bounced_at=timezone.now())
     LedgerEntry.objects.create(contact=contacts[2], kind="outreach", outcome="sent", created_at=timezone.now())
     fresh = list(Contact.objects.filter(customer=customer))
-    with django_assert_max_num_queries(1):
-        many = ledger_check_many(contacts=fresh, kind="outreach")
+    entries = LedgerEntry.objects.count()
+    with django_assert_num_queries(1):
+        ledger = LedgerBatch(contacts=fresh, kind="outreach")
+        many = {c.pk: ledger.check(contact_id=c.pk) for c in fresh}
     assert many == {c.pk: ledger_check(contact=c, kind="outreach") for c in fresh}
     assert sorted(v for v in many.values() if v) == ["bounced", "contacted today", "unsubscribed"]
-    assert Customer.objects.count() == 1
+    with pytest.raises(RuntimeError):
+        ledger.claim(contact_id=fresh[3].pk)
+    assert LedgerEntry.objects.count() == entries and Customer.objects.count() == 1
 
 
 def test_the_rule_page_shows_last_run_and_results(
