@@ -231,6 +231,47 @@ def test_read_only_ledger_batch_matches_the_single_check(customer_factory, conta
     assert LedgerEntry.objects.count() == entries and Customer.objects.count() == 1
 
 
+@pytest.mark.parametrize("settings_min_days", [0, 30])
+def test_performing_email_records_is_flat_in_statements(
+    settings, settings_min_days, template, customer_factory, contact_factory, django_capture_on_commit_callbacks
+):
+    """Performing 4 email records and 16 costs the same statements (records, templates, the ledger's lock, history
+    and INSERT, the emails' INSERT, one UPDATE per outcome, the timeline); each record is linked to its own email
+    and has one ledger entry, skipped contacts with the reason."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.LEDGER_OUTREACH_MIN_DAYS = settings_min_days
+
+    def perform(tier, n, at):
+        for i in range(n):
+            customer = customer_factory(timezone="UTC", tier=tier)
+            contact_factory(customer=customer, email=f"ok-{tier}-{i}@x.test")
+            contact_unsubscribe(contact=contact_factory(customer=customer, email=f"gone-{tier}-{i}@x.test"))
+        rule = make_rule(
+            template,
+            name=f"Check-in {tier}",
+            conditions={"all": [{"field": "tier", "op": "in", "value": [tier]}]},
+            actions=[{"action": "email", "template": template.pk, "role": "all"}],
+        )
+        with django_capture_on_commit_callbacks(execute=False):
+            rule_scan(rule_id=rule.pk, at=at)
+            with CaptureQueriesContext(connection) as queries:
+                assert records_perform(now=at) == 2 * n
+        return rule, len(queries)
+
+    _, small = perform("smb", 2, utc(2026, 3, 10, 9, 1))
+    rule, large = perform("enterprise", 8, utc(2026, 3, 10, 9, 1))
+    assert large <= small <= 14  # the first call also reads a content type
+    records = list(OutreachRecord.objects.filter(rule=rule).select_related("outbound_email", "contact"))
+    sent = [r for r in records if r.result == "sent"]
+    assert len(sent) == 8 and {r.reason for r in records if r.result == "skipped"} == {"unsubscribed"}
+    assert all(r.outbound_email.idempotency_key == f"outreach:{r.pk}" for r in sent)
+    assert all(r.outbound_email.to_email == r.contact.email for r in sent)
+    entries = LedgerEntry.objects.filter(kind="outreach", source_id__in=[str(r.pk) for r in records])
+    assert sorted(entries.values_list("outcome", "reason")) == [("sent", "")] * 8 + [("suppressed", "unsubscribed")] * 8
+
+
 def test_the_rule_page_shows_last_run_and_results(
     admin_client, template, customer_factory, contact_factory, django_capture_on_commit_callbacks
 ):
