@@ -162,7 +162,7 @@ def _emails(items: list[tuple[OutreachRecord, dict]], now: dt.datetime) -> None:
         kind=LedgerEntry.Kind.OUTREACH,
         now=now,
     )
-    queued: dict[str, OutreachRecord] = {}
+    queued: list[OutreachRecord] = []
     rows = []
     for record, action in items:
         if not record.contact_id:
@@ -181,10 +181,9 @@ def _emails(items: list[tuple[OutreachRecord, dict]], now: dt.datetime) -> None:
         url = unsubscribe_url(contact)
         text_footer, html_footer = _footer(contact, url)
         body = rendered.html or "<p>" + escape(rendered.text).replace("\n", "<br>") + "</p>"
-        key = f"outreach:{record.pk}"
         rows.append(
             {
-                "idempotency_key": key,
+                "idempotency_key": f"outreach:{record.pk}",
                 "kind": "outreach_email",
                 "to_email": contact.email,
                 "subject": rendered.subject,
@@ -195,13 +194,13 @@ def _emails(items: list[tuple[OutreachRecord, dict]], now: dt.datetime) -> None:
                 "headers": unsubscribe_headers(contact, url=url),
             }
         )
-        queued[key] = record
+        queued.append(record)
     ledger.save()
     if rows:
         # Every row is stored (or was, by an earlier call: that row is the email), else this raises: all sent.
         # _save links each record to its email by the key, in the same UPDATE.
         email_queue_bulk(rows)
-        for record in queued.values():
+        for record in queued:
             _settle(record, SENT, "", now)
 
 
