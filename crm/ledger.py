@@ -4,13 +4,11 @@
     ledger_spacing(contact, kind, subkind) -> None, or (reason, when) the spacing rules alone stop it until
     ledger_claim(...)                      -> check and record (sent or suppressed) under a lock on the contact,
                                               so two dispatches at once cannot both pass the fatigue rule
-    ledger_check_many(contacts, kind, ...) -> {contact id: None or reason}: one query per spacing rule, whatever
-                                              the number of contacts (previews, outreach scans)
-    ledger_claim_many(claims, kind, ...)   -> ledger_claim for many (contact, source) pairs: one lock statement,
-                                              one check, one INSERT; a contact claimed twice is "contacted today"
-    LedgerBatch(contact_ids, kind, now)    -> the same for a batch of emails (a campaign's chunk): the contacts
-                                              locked in one statement, their history read in one, the entries
-                                              written in one (save()); the same decisions and reasons
+    LedgerBatch(contact_ids, kind, now)    -> the same for a batch of emails (a campaign's chunk, an outreach
+                                              perform): the contacts locked in one statement, their history read
+                                              in one, the entries written in one (save()); the same decisions and
+                                              reasons. LedgerBatch(contacts=..., ...) checks without locking or
+                                              recording anything (previews): one statement, the history
     contact_unsubscribe / contact_mark_bounced / contact_mark_complained
 
 Ticket replies to the contact's own request are always allowed unless the address bounced (or complained).
@@ -118,84 +116,6 @@ def _consent_reason(contact: Contact, kind: str) -> str | None:
     return None
 
 
-def _spacing_many(contact_ids: list[int], kind: str, subkind: str, now: dt.datetime) -> dict[int, str]:
-    """The first spacing rule's reason per blocked contact, with the same wording as ledger_check."""
-    reasons: dict[int, str] = {}
-    for days, sub in _min_days(kind, subkind):
-        if not days or not contact_ids:
-            continue
-        recent = LedgerEntry.objects.filter(
-            contact_id__in=contact_ids,
-            kind=kind,
-            outcome=LedgerEntry.Outcome.SENT,
-            created_at__gt=now - dt.timedelta(days=days),
-        )
-        if sub:
-            recent = recent.filter(subkind=sub)
-        elif kind == Kind.SURVEY:
-            recent = recent.exclude(subkind__in=SURVEY_CONVERSATION)
-        for contact_id, last in (
-            recent.values("contact_id").annotate(last=models.Max("created_at")).values_list("contact_id", "last")
-        ):
-            if contact_id in reasons:
-                continue
-            ago = max((now - last).days, 0)
-            label = f"{sub.upper()} survey" if sub else {"survey": "surveyed", "outreach": "contacted"}[kind]
-            when = "today" if ago == 0 else f"{ago} day{'s' if ago != 1 else ''} ago"
-            reasons[contact_id] = f"{label} {when}" if not sub else f"{label} sent {when}"
-    return reasons
-
-
-def ledger_check_many(
-    *, contacts: list[Contact], kind: str, subkind: str = "", now: dt.datetime | None = None
-) -> dict[int, str | None]:
-    """ledger_check for many contacts at once: {contact id: None (may be emailed) or the reason}."""
-    now = now or timezone.now()
-    spacing = _spacing_many([c.pk for c in contacts], kind, subkind, now)
-    return {c.pk: _consent_reason(c, kind) or spacing.get(c.pk) for c in contacts}
-
-
-@transaction.atomic
-def ledger_claim_many(
-    *, claims: list[tuple[Contact, models.Model | None]], kind: str, subkind: str = "", now: dt.datetime | None = None
-) -> list[str | None]:
-    """ledger_claim for many (contact, source) pairs in one go, holding the contacts' row locks (taken in id
-    order, so two claimers cannot deadlock): the reason per pair (None: recorded "sent", go ahead). A contact
-    named twice is checked once; its second pair finds the first one's "sent" (e.g. "contacted today")."""
-    now = now or timezone.now()
-    ids = sorted({contact.pk for contact, _ in claims})
-    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-    checked = ledger_check_many(contacts=list(locked.values()), kind=kind, subkind=subkind, now=now)
-    spaced = bool(_min_days(kind, subkind)) and any(days for days, _ in _min_days(kind, subkind))
-    label = {"survey": "surveyed", "outreach": "contacted"}.get(kind, "sent")
-    reasons, entries, sent_now = [], [], set()
-    for contact, source in claims:
-        current = locked.get(contact.pk)
-        if current is None:
-            reasons.append("contact deleted")
-            continue
-        reason = checked[current.pk]
-        if reason is None and spaced and current.pk in sent_now:
-            reason = f"{label} today"
-        reasons.append(reason)
-        if reason is None:
-            sent_now.add(current.pk)
-        entries.append(
-            LedgerEntry(
-                contact=current,
-                kind=kind,
-                subkind=subkind,
-                outcome=LedgerEntry.Outcome.SUPPRESSED if reason else LedgerEntry.Outcome.SENT,
-                reason=(reason or "")[:200],
-                source_type=ContentType.objects.get_for_model(source) if source is not None else None,
-                source_id=str(source.pk) if source is not None else "",
-                created_at=now,
-            )
-        )
-    LedgerEntry.objects.bulk_create(entries)
-    return reasons
-
-
 def ledger_record(
     *,
     contact: Contact,
@@ -256,14 +176,29 @@ class LedgerBatch:
     ledger_claim waits for them as for any other); their "sent" entries within the longest spacing rule are
     read once. Claims are decided in the order made, each seeing the ones before it (two emails to one
     contact in the same batch: the second meets the spacing the first started). `check` and `spacing` are
-    ledger_check and ledger_spacing over the same state, recording nothing."""
+    ledger_check and ledger_spacing over the same state, recording nothing. A contact deleted meanwhile (not
+    found by the lock) is "contact deleted", with no entry.
 
-    def __init__(self, *, contact_ids, kind: str, now: dt.datetime | None = None):
+    Read-only (a preview): LedgerBatch(contacts=[rows already read], kind=..., now=...) locks and re-reads
+    nothing (1 statement: the history); `check` and `spacing` work, `claim` refuses."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        contact_ids=(),
+        contacts: list[Contact] | None = None,
+        now: dt.datetime | None = None,
+    ):
         self.kind, self.now = kind, now or timezone.now()
-        ids = sorted(set(contact_ids))
-        self.contacts = (
-            {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
-        )
+        self.read_only = contacts is not None
+        if self.read_only:
+            self.contacts = {c.pk: c for c in contacts}
+        else:
+            ids = sorted(set(contact_ids))
+            self.contacts = (
+                {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
+            )
         windows = [days for days, _ in _min_days(kind, "")]  # the longest rule of any subkind of this kind
         if kind == Kind.SURVEY:
             windows += list(settings.LEDGER_SURVEY_MIN_DAYS_BY_KIND.values())
@@ -290,6 +225,8 @@ class LedgerBatch:
         return last_sent
 
     def check(self, *, contact_id: int, subkind: str = "") -> str | None:
+        if contact_id not in self.contacts:
+            return "contact deleted"
         return _check(self.contacts[contact_id], self.kind, subkind, self.now, self._last_sent(contact_id))
 
     def spacing(self, *, contact_id: int, subkind: str = "") -> tuple[str, dt.datetime] | None:
@@ -300,7 +237,11 @@ class LedgerBatch:
 
     def claim(self, *, contact_id: int, subkind: str = "", source: models.Model | None = None) -> str | None:
         """Decide and record (in memory until save()): None to go ahead, else the suppression reason."""
+        if self.read_only:
+            raise RuntimeError("a read-only LedgerBatch (a preview) records nothing")
         reason = self.check(contact_id=contact_id, subkind=subkind)
+        if contact_id not in self.contacts:
+            return reason
         self.entries.append(
             LedgerEntry(
                 contact_id=contact_id,

@@ -25,9 +25,10 @@ def unsubscribe_url(contact: Contact) -> str:
     return settings.SITE_URL + reverse("crm:unsubscribe", args=[unsubscribe_token(contact)])
 
 
-def unsubscribe_headers(contact: Contact) -> dict[str, str]:
-    """RFC 8058 one-click unsubscribe (and RFC 2369 List-Unsubscribe) for customer email."""
+def unsubscribe_headers(contact: Contact, *, url: str | None = None) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe (and RFC 2369 List-Unsubscribe) for customer email (`url`: the contact's
+    unsubscribe_url when the caller has it already: signing it costs more than the rest)."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(contact)}>",
+        "List-Unsubscribe": f"<{url or unsubscribe_url(contact)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

@@ -9,7 +9,13 @@ the others go on); the records and their timeline events ("outreach.sent" / "out
 are written in the same transaction, and the emails' tasks are published on commit (crm.outbound_email). A perform
 task delivered twice, or redelivered after its worker died, finds the rows no longer pending: one effect.
 
-    email          crm.ledger.ledger_claim_many (kind outreach: unsubscribed, bounced, complained and fatigued
+Statements per call, flat in the number of email records: the records (with rule, customer, owner and contact),
+the templates, the ledger's lock, history and INSERT, the emails' INSERT (per crm.outbound_email.BULK_BATCH) and
+their ids, one UPDATE per distinct outcome (all sent emails: one), the timeline INSERT. Other actions go through
+their services, a few statements each.
+
+    email          crm.ledger.LedgerBatch (kind outreach: the batch's contacts locked and their history read in one
+                   statement each, the entries written in one; unsubscribed, bounced, complained and fatigued
                    contacts are skipped with the reason), the template rendered per contact (plain text + HTML,
                    the company name and an RFC 8058 unsubscribe), crm.outbound_email.email_queue_bulk with the
                    idempotency key "outreach:<record id>"; its delivery state (sent / unknown / resent / failed) is
@@ -23,16 +29,19 @@ task delivered twice, or redelivered after its worker died, finds the rows no lo
 
 import datetime as dt
 import logging
+from collections import defaultdict
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.html import escape
 
 from crm.email_templates import template_render
-from crm.ledger import ledger_claim_many
+from crm.ledger import LedgerBatch
 from crm.models import Contact, EmailTemplate, LedgerEntry, OutboundEmail, TimelineEvent
 from crm.outbound_email import email_queue, email_queue_bulk
 from crm.services import customer_update
@@ -90,9 +99,7 @@ def records_perform(*, limit: int = PERFORM_BATCH, now: dt.datetime | None = Non
                 logger.exception("outreach record %s failed", record.pk)
                 result, reason = FAILED, f"{type(exc).__name__}: {exc}"
             _settle(record, result, reason, now)
-        OutreachRecord.objects.bulk_update(
-            records, ["result", "reason", "outbound_email", "task", "invitation", "done_at", "updated_at"]
-        )
+        _save(records, now)
         _timeline(records, now)
     if len(records) == limit:  # more may wait: keep going on another task
         from success.outreach.execution import publish_perform
@@ -105,8 +112,41 @@ def _settle(record: OutreachRecord, result: str, reason: str, now: dt.datetime) 
     record.result, record.reason, record.done_at, record.updated_at = result, (reason or "")[:200], now, now
 
 
-def _footer(contact: Contact) -> tuple[str, str]:
-    company, url = settings.COMPANY_NAME, unsubscribe_url(contact)
+def _save(records: list[OutreachRecord], now: dt.datetime) -> None:
+    """The settled records, one UPDATE per distinct outcome (bulk_update's CASE per row and field costs more
+    than the rest of the batch): every sent email in one (each linked to its email by the idempotency key), the
+    skipped ones in one per reason, the other actions' rows by their task / invitation / email."""
+    emailed: list[int] = []
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for record in records:
+        if record.action_type == "email" and record.result == SENT:
+            emailed.append(record.pk)
+            continue
+        values = (record.result, record.reason, record.done_at, record.outbound_email_id, record.task_id)
+        groups[(*values, record.invitation_id)].append(record.pk)
+    for (result, reason, done_at, email_id, task_id, invitation_id), ids in groups.items():
+        OutreachRecord.objects.filter(pk__in=ids).update(
+            result=result,
+            reason=reason,
+            done_at=done_at,
+            outbound_email_id=email_id,
+            task_id=task_id,
+            invitation_id=invitation_id,
+            updated_at=done_at,
+        )
+    if emailed:
+        key = Concat(Value("outreach:"), Cast(OuterRef("pk"), CharField()))
+        OutreachRecord.objects.filter(pk__in=emailed).update(
+            result=SENT,
+            reason="",
+            done_at=now,
+            updated_at=now,
+            outbound_email_id=Subquery(OutboundEmail.objects.filter(idempotency_key=key).values("pk")[:1]),
+        )
+
+
+def _footer(contact: Contact, url: str) -> tuple[str, str]:
+    company = settings.COMPANY_NAME
     text = f"\n\n--\n{company}\nYou receive this email as a contact of ours. Unsubscribe: {url}\n"
     html = (
         f'<hr><p style="font-size:12px;color:#666">{escape(company)}<br>'
@@ -117,19 +157,18 @@ def _footer(contact: Contact) -> tuple[str, str]:
 
 def _emails(items: list[tuple[OutreachRecord, dict]], now: dt.datetime) -> None:
     templates = EmailTemplate.objects.in_bulk({action["template"] for _, action in items})
-    reasons = ledger_claim_many(
-        claims=[(record.contact, record) for record, _ in items if record.contact_id],
+    ledger = LedgerBatch(
+        contact_ids=[record.contact_id for record, _ in items if record.contact_id],
         kind=LedgerEntry.Kind.OUTREACH,
         now=now,
     )
-    reasons = iter(reasons)
-    queued: dict[str, OutreachRecord] = {}
+    queued: list[OutreachRecord] = []
     rows = []
     for record, action in items:
         if not record.contact_id:
             _settle(record, SKIPPED, "the contact was deleted", now)
             continue
-        reason = next(reasons)
+        reason = ledger.claim(contact_id=record.contact_id, source=record)
         if reason:
             _settle(record, SKIPPED, short_reason(reason), now)
             continue
@@ -137,31 +176,32 @@ def _emails(items: list[tuple[OutreachRecord, dict]], now: dt.datetime) -> None:
         if template is None:
             _settle(record, FAILED, f"email template #{action['template']} no longer exists", now)
             continue
-        rendered = template_render(template=template, customer=record.customer, contact=record.contact)
-        text_footer, html_footer = _footer(record.contact)
+        contact = record.contact
+        rendered = template_render(template=template, customer=record.customer, contact=contact)
+        url = unsubscribe_url(contact)
+        text_footer, html_footer = _footer(contact, url)
         body = rendered.html or "<p>" + escape(rendered.text).replace("\n", "<br>") + "</p>"
-        key = f"outreach:{record.pk}"
         rows.append(
             {
-                "idempotency_key": key,
+                "idempotency_key": f"outreach:{record.pk}",
                 "kind": "outreach_email",
-                "to_email": record.contact.email,
+                "to_email": contact.email,
                 "subject": rendered.subject,
                 "text_body": rendered.text + text_footer,
                 "html_body": body + html_footer,
                 "customer": record.customer,
-                "contact": record.contact,
-                "headers": unsubscribe_headers(record.contact),
+                "contact": contact,
+                "headers": unsubscribe_headers(contact, url=url),
             }
         )
-        queued[key] = record
+        queued.append(record)
+    ledger.save()
     if rows:
+        # Every row is stored (or was, by an earlier call: that row is the email), else this raises: all sent.
+        # _save links each record to its email by the key, in the same UPDATE.
         email_queue_bulk(rows)
-        for key, email_id in OutboundEmail.objects.filter(idempotency_key__in=list(queued)).values_list(
-            "idempotency_key", "pk"
-        ):
-            queued[key].outbound_email_id = email_id
-            _settle(queued[key], SENT, "", now)
+        for record in queued:
+            _settle(record, SENT, "", now)
 
 
 def _local_today(record: OutreachRecord, now: dt.datetime) -> dt.date:

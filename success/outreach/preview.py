@@ -14,13 +14,14 @@
 Customers come in id order; the first `limit` are listed (`truncated` says there are more; `matching` and
 `in_cooldown` count them all). A customer the rule acted on within its cooldown is skipped ("cooldown"); past
 `cap_per_run` acting customers the rest are skipped ("cap"). For an email, each contact of the role is checked
-against the contact ledger (crm.ledger.ledger_check_many, kind outreach): unsubscribed, bounced, complained or fatigued
-(contacted within LEDGER_OUTREACH_MIN_DAYS) contacts are skipped with the reason; a customer without a contact of
-the role is skipped for that action ("no contact"). Nothing is written: no row, no email, no task.
+against the contact ledger (a read-only crm.ledger.LedgerBatch, kind outreach: the same decisions as performing,
+nothing locked or recorded): unsubscribed, bounced, complained or fatigued (contacted within
+LEDGER_OUTREACH_MIN_DAYS) contacts are skipped with the reason; a customer without a contact of the role is skipped
+for that action ("no contact"). Nothing is written: no row, no email, no task.
 Statements: 2 for the audience and its counts (and 1 before them for the customers' time zones when a condition
 is date-relative: success.outreach.conditions reads them, so the preview selects what the scan would), 1 for
-contacts, 1 for templates, 1 per survey / playbook named, and 1 for the ledger's spacing check
-(crm.ledger.ledger_check_many), whatever the number of contacts.
+contacts, 1 for templates, 1 per survey / playbook named, and 1 for the ledger's history (crm.ledger.LedgerBatch),
+whatever the number of contacts.
 """
 
 import datetime as dt
@@ -30,7 +31,7 @@ from django.db.models import Count, Q, Value
 from django.utils import timezone
 
 from crm.email_templates import template_render
-from crm.ledger import ledger_check_many
+from crm.ledger import LedgerBatch
 from crm.models import Contact, EmailTemplate, LedgerEntry, LifecycleStage
 from success.outreach.conditions import rule_audience
 from success.outreach.models import OutreachRule
@@ -57,7 +58,7 @@ def _email(action, customer, contacts, templates, ledger):
         out["summary"] = f"Email template #{action['template']} no longer exists: nothing would be sent."
         return out
     for contact in chosen:
-        reason = ledger.get(contact.pk)
+        reason = ledger.check(contact_id=contact.pk)
         if reason:
             out["skipped_contacts"].append(
                 {"contact": contact.pk, "email": contact.email, "reason": _ledger_reason(reason), "detail": reason}
@@ -114,13 +115,13 @@ def rule_preview(rule: OutreachRule, *, at: dt.datetime | None = None, limit: in
     customers = customers[:limit]
     actions = rule.actions or []
     contacts_by_customer = defaultdict(list)
-    ledger: dict[int, str | None] = {}
+    ledger = None
     if any(a["action"] == "email" for a in actions) and customers:
         for contact in Contact.objects.filter(customer_id__in=[c.pk for c in customers]).order_by(
             "customer_id", "-is_primary", "email"
         ):
             contacts_by_customer[contact.customer_id].append(contact)
-        ledger = ledger_check_many(
+        ledger = LedgerBatch(
             contacts=[c for cs in contacts_by_customer.values() for c in cs], kind=LedgerEntry.Kind.OUTREACH, now=at
         )
     template_ids = {a["template"] for a in actions if a["action"] == "email"}

@@ -22,7 +22,7 @@ first; the SMTP server (aiosmtpd, bench_email's) runs in its own process.
     allows in the elapsed time (limit/60 a second plus one second's worth: crm.email_rate).
 
 Printed: a table of customers, audience, records, statements and seconds per scan; emails, seconds, emails/minute
-against the limit.
+against the limit; records_perform's email records a second.
 """
 
 import math
@@ -272,6 +272,7 @@ def main() -> int:
         f"{per_minute:>12,.0f}{RATE:>11,}{result['rounds']['cut']:>12,} of {result['rounds']['all']:>9,}"
     )
     print(f"token bucket allows {result['allowed']:,.0f} emails in {result['seconds']:.1f} s")
+    print(f"records_perform: {result['emails'] / max(result['perform'], 1e-9):,.0f} email records a second")
     if received != result["emails"] or result["sent"] != result["emails"] or result["emails"] == 0:
         failures.append(f"{received} received, {result['sent']} sent, of {result['emails']}")
     if result["sent"] > result["allowed"]:

@@ -106,6 +106,32 @@ def test_a_batch_costs_a_bounded_number_of_statements_flat_in_its_size(
     assert len(smtp_server.messages) == size
 
 
+def test_a_slow_server_gets_its_sent_rows_marked_within_mark_within_seconds(
+    settings, smtp_settings, smtp_server, published, contact_factory, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Accepted messages are marked sent every MARK_EVERY, or once the oldest waited MARK_WITHIN seconds: against a
+    slow server, a worker killed mid-batch leaves only the last fraction of a second's messages to resend."""
+    from crm import outbound_batch
+
+    monkeypatch.setattr(outbound_batch, "MARK_WITHIN", 0.08)
+    smtp_server.delay = 0.05
+    contact = contact_factory()
+    ids = queue_many(contact, 10, django_capture_on_commit_callbacks)
+    original = smtplib.SMTP.sendmail
+    accepted, unmarked = [], []
+
+    def sendmail(self, *args, **kwargs):
+        unmarked.append(len(accepted) - OutboundEmail.objects.filter(status=Status.SENT).count())
+        result = original(self, *args, **kwargs)
+        accepted.append(1)
+        return result
+
+    monkeypatch.setattr(smtplib.SMTP, "sendmail", sendmail)
+    assert email_send_batch(email_ids=ids)["sent"] == 10
+    assert len(unmarked) == 10 and max(unmarked) <= 3  # not the 9 of MARK_EVERY = 25
+    assert OutboundEmail.objects.filter(status=Status.SENT).count() == 10
+
+
 def test_one_refused_message_does_not_fail_the_others(
     settings, smtp_settings, smtp_server, published, contact_factory, django_capture_on_commit_callbacks
 ):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from crm.email_templates import email_template_save
-from crm.ledger import contact_unsubscribe, ledger_check, ledger_check_many
+from crm.ledger import LedgerBatch, contact_unsubscribe, ledger_check
 from crm.models import Contact, Customer, LedgerEntry, OutboundEmail, Task, TimelineEvent
 from crm.outbound_batch import email_send_batch
 from success.outreach.definitions import outreach_rule_save
@@ -212,18 +212,64 @@ def test_an_event_claims_once_per_event(template, customer_factory, django_captu
     assert Task.objects.filter(customer=customer, reason="Escalation: call them").count() == 1
 
 
-def test_bulk_ledger_check_matches_the_single_check(customer_factory, contact_factory, django_assert_max_num_queries):
+def test_read_only_ledger_batch_matches_the_single_check(customer_factory, contact_factory, django_assert_num_queries):
+    """The preview's ledger: the contacts it read, their history in one statement, nothing locked or recorded."""
     customer = customer_factory()
     contacts = [contact_factory(customer=customer, email=f"p{i}@x.test") for i in range(6)]
     contact_unsubscribe(contact=contacts[0])
     Contact.objects.filter(pk=contacts[1].pk).update(bounced_at=timezone.now())
     LedgerEntry.objects.create(contact=contacts[2], kind="outreach", outcome="sent", created_at=timezone.now())
     fresh = list(Contact.objects.filter(customer=customer))
-    with django_assert_max_num_queries(1):
-        many = ledger_check_many(contacts=fresh, kind="outreach")
+    entries = LedgerEntry.objects.count()
+    with django_assert_num_queries(1):
+        ledger = LedgerBatch(contacts=fresh, kind="outreach")
+        many = {c.pk: ledger.check(contact_id=c.pk) for c in fresh}
     assert many == {c.pk: ledger_check(contact=c, kind="outreach") for c in fresh}
     assert sorted(v for v in many.values() if v) == ["bounced", "contacted today", "unsubscribed"]
-    assert Customer.objects.count() == 1
+    with pytest.raises(RuntimeError):
+        ledger.claim(contact_id=fresh[3].pk)
+    assert LedgerEntry.objects.count() == entries and Customer.objects.count() == 1
+
+
+@pytest.mark.parametrize("settings_min_days", [0, 30])
+def test_performing_email_records_is_flat_in_statements(
+    settings, settings_min_days, template, customer_factory, contact_factory, django_capture_on_commit_callbacks
+):
+    """Performing 4 email records and 16 costs the same statements (records, templates, the ledger's lock, history
+    and INSERT, the emails' INSERT, one UPDATE per outcome, the timeline); each record is linked to its own email
+    and has one ledger entry, skipped contacts with the reason."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.LEDGER_OUTREACH_MIN_DAYS = settings_min_days
+
+    def perform(tier, n, at):
+        for i in range(n):
+            customer = customer_factory(timezone="UTC", tier=tier)
+            contact_factory(customer=customer, email=f"ok-{tier}-{i}@x.test")
+            contact_unsubscribe(contact=contact_factory(customer=customer, email=f"gone-{tier}-{i}@x.test"))
+        rule = make_rule(
+            template,
+            name=f"Check-in {tier}",
+            conditions={"all": [{"field": "tier", "op": "in", "value": [tier]}]},
+            actions=[{"action": "email", "template": template.pk, "role": "all"}],
+        )
+        with django_capture_on_commit_callbacks(execute=False):
+            rule_scan(rule_id=rule.pk, at=at)
+            with CaptureQueriesContext(connection) as queries:
+                assert records_perform(now=at) == 2 * n
+        return rule, len(queries)
+
+    _, small = perform("smb", 2, utc(2026, 3, 10, 9, 1))
+    rule, large = perform("enterprise", 8, utc(2026, 3, 10, 9, 1))
+    assert large <= small <= 14  # the first call also reads a content type
+    records = list(OutreachRecord.objects.filter(rule=rule).select_related("outbound_email", "contact"))
+    sent = [r for r in records if r.result == "sent"]
+    assert len(sent) == 8 and {r.reason for r in records if r.result == "skipped"} == {"unsubscribed"}
+    assert all(r.outbound_email.idempotency_key == f"outreach:{r.pk}" for r in sent)
+    assert all(r.outbound_email.to_email == r.contact.email for r in sent)
+    entries = LedgerEntry.objects.filter(kind="outreach", source_id__in=[str(r.pk) for r in records])
+    assert sorted(entries.values_list("outcome", "reason")) == [("sent", "")] * 8 + [("suppressed", "unsubscribed")] * 8
 
 
 def test_the_rule_page_shows_last_run_and_results(

@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule
 
@@ -261,8 +263,11 @@ def test_preview_lists_actions_and_skips_with_reasons_changing_nothing(world, te
         rule=rule, customer=c["c"], action_index=1, action_type="task", period_key="x", result="sent", created_at=ago(3)
     )
     before = counts()
-    preview = rule_preview(rule)
+    with CaptureQueriesContext(connection) as queries:
+        preview = rule_preview(rule)
     assert counts() == before  # no row in any table changed (no email, no task, no ledger entry, no record)
+    # The audience and its counts, the contacts, the templates, the ledger's history (read-only: nothing locked).
+    assert len(queries) == 5 and not any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
     rows = {row["name"]: row for row in preview["customers"]}
     assert [row["name"] for row in preview["customers"]] == ["a", "b", "c", "d"]
     assert rows["c"]["skipped"] == "cooldown" and rows["d"]["skipped"] == "cap"
