@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from crm.admin_services import ServiceErrorsAdminMixin, ServiceRefused
 from success.outreach.actions import ACTIONS
@@ -139,8 +140,8 @@ class OutreachRuleAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
         history = reverse("admin:success_outreachrecord_changelist") + f"?rule__id__exact={obj.pk}"
 
         def rows(counts):
-            return format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(counts.items())) or format_html(
-                "<tr><td colspan=2>none</td></tr>"
+            return format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(counts.items())) or mark_safe(
+                '<tr><td colspan="2">none</td></tr>'
             )
 
         onboarding = data["onboarding"]
