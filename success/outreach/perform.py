@@ -168,13 +168,13 @@ def _emails(items: list[tuple[OutreachRecord, dict]], now: dt.datetime) -> None:
         if not record.contact_id:
             _settle(record, SKIPPED, "the contact was deleted", now)
             continue
+        template = templates.get(action["template"])
+        if template is None:  # before the claim: no email, so no "sent" in the contact's ledger
+            _settle(record, FAILED, f"email template #{action['template']} no longer exists", now)
+            continue
         reason = ledger.claim(contact_id=record.contact_id, source=record)
         if reason:
             _settle(record, SKIPPED, short_reason(reason), now)
-            continue
-        template = templates.get(action["template"])
-        if template is None:
-            _settle(record, FAILED, f"email template #{action['template']} no longer exists", now)
             continue
         contact = record.contact
         rendered = template_render(template=template, customer=record.customer, contact=contact)

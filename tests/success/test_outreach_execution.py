@@ -360,3 +360,21 @@ def test_playbook_step_overdue_fires_once_per_overdue_step(
         rule_scan(rule_id=rule.pk, at=utc(2026, 3, 9, 12))  # now "Setup" is 4 days late: its own record
     keys = list(OutreachRecord.objects.filter(rule=rule).order_by("pk").values_list("period_key", flat=True))
     assert keys == [f"event:playbook_step_overdue:{call.pk}", f"event:playbook_step_overdue:{setup.pk}"]
+
+
+def test_a_template_deleted_before_sending_fails_the_record_and_leaves_the_ledger_alone(
+    template, customer_factory, contact_factory, django_capture_on_commit_callbacks
+):
+    customer = customer_factory(timezone="UTC")
+    contact_factory(customer=customer, email="a@x.test")
+    rule = make_rule(template)
+    with django_capture_on_commit_callbacks(execute=False):
+        rule_scan(rule_id=rule.pk, at=utc(2026, 3, 10, 9, 1))
+        template_id = template.pk
+        template.delete()
+        records_perform(now=utc(2026, 3, 10, 9, 2))
+    email, task = OutreachRecord.objects.filter(rule=rule).order_by("action_index")
+    assert (email.result, email.reason) == ("failed", f"email template #{template_id} no longer exists")
+    assert task.result == "sent"
+    assert not OutboundEmail.objects.exists()
+    assert not LedgerEntry.objects.exists()  # no email went: the contact's fatigue clock did not start
