@@ -1,13 +1,14 @@
 """Outreach emails survive kill -9 of the worker mid-batch: real worker processes, the configured broker, the real
 SMTP server of tests/smtp.py.
 
-An enabled outreach rule (email action) over 200 customers' contacts is scanned; a worker performs the records and
-sends the bulk emails (crm.send_email_batch) under EMAIL_RATE_LIMIT_PER_MINUTE, so the batch takes seconds and
-sends about one email per round; its whole process group is SIGKILLed once some but not all emails reached the SMTP
-server. Another worker starts and the email sweep runs with a short grace (EMAIL_REQUEUE_GRACE) and, for the killed
-worker's unacknowledged task, a broker visibility timeout of zero in the sweep's eyes. Then every contact has its
-email, none got two different Message-IDs, only the email in flight at the kill may arrive twice (same Message-ID),
-and every OutreachRecord is sent or resent. Publishing the perform task again sends nothing.
+An enabled outreach rule (email action) over 100 customers' contacts is scanned; a worker performs the records and
+sends the bulk emails (crm.send_email_batch, two batches of 50) under EMAIL_RATE_LIMIT_PER_MINUTE, so a batch takes
+seconds and sends about one email per round; its whole process group is SIGKILLed once some but not all emails of
+the first batch reached the SMTP server. Another worker starts and the email sweep runs with a short grace
+(EMAIL_REQUEUE_GRACE) and, for the killed worker's unacknowledged task, a broker visibility timeout of zero in the
+sweep's eyes. Then every contact has its email, none got two different Message-IDs, only the email in flight at
+the kill may arrive twice (same Message-ID), and every OutreachRecord is sent or resent. Publishing the perform task
+again sends nothing.
 
 The test uses queues of its own (CELERY_QUEUE_* in the workers' environment) so nothing else consumes its tasks.
 """
@@ -38,8 +39,8 @@ from tests.test_celery_live import Process, database_url, delete_queue, wait_unt
 
 pytestmark = [pytest.mark.celery_live, pytest.mark.django_db(transaction=True)]
 
-CUSTOMERS = 200
-RATE_PER_MINUTE = 600  # 10 a second: 200 emails take ~20 s, rounds of about one email each
+CUSTOMERS = 100  # two batches: the kill lands in the first (20 to 49 emails sent)
+RATE_PER_MINUTE = 600  # 10 a second: 100 emails take ~10 s, rounds of about one email each
 
 
 class GroupProcess(Process):

@@ -18,10 +18,11 @@ import uuid
 from collections import defaultdict
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
-from crm.models import OutboundEmail
+from crm.models import Heartbeat, OutboundEmail
 from crm.outbound_email import email_sweep
 from surveys.models import Campaign, Invitation
 from surveys.scheduling import campaign_scan, campaign_start, dispatch_scan
@@ -240,7 +241,10 @@ def test_a_campaign_goes_out_once_through_one_worker(drill, smtp_server):
     ids = sorted(emails.values_list("pk", flat=True))
     celery_app.tasks["crm.send_email_batch"].apply_async((ids,))
     celery_app.tasks["crm.send_email_batch"].apply_async((ids,))
-    time.sleep(3)
+    # Behind them on their queue: the solo worker runs its tasks one at a time, in order, so once this one has
+    # run, both batches have.
+    celery_app.tasks["crm.heartbeat"].apply_async(queue=settings.CELERY_QUEUE_BULK_EMAIL)
+    wait_until(lambda: Heartbeat.objects.filter(name="celery").exists(), drill.workers, "the batches delivered twice")
     assert len(smtp_server.messages) == count
     dispatch_scan()
     campaign.refresh_from_db()
