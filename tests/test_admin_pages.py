@@ -71,6 +71,7 @@ def test_every_admin_page_answers_for_a_superuser(demo, admin_client):
         listed = admin_client.get(changelist)
         links = re.findall(r'href="(\?[^"#]*)"', listed.content.decode())
         pages += sorted({changelist + html.unescape(link) for link in links})
+        pages = list(dict.fromkeys(pages))  # a sort header's link is often one of the sorts above: visited once
         visited += len(pages)
         for url in pages:
             status = _status(admin_client, url)
