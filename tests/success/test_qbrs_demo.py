@@ -16,7 +16,22 @@ from success.qbrs.selectors import qbr_next_need, qbr_open_action_items
 @pytest.mark.django_db
 def test_seed_demo_seeds_qbrs():
     out = StringIO()
-    call_command("seed_demo", "--customers", 80, "--tickets", 0, "--surveys", 0, "--usage", 0, "--seed", 5, stdout=out)
+    call_command(
+        "seed_demo",
+        "--customers",
+        80,
+        "--tickets",
+        0,
+        "--surveys",
+        0,
+        "--usage",
+        0,
+        "--health-days",
+        0,
+        "--seed",
+        5,
+        stdout=out,
+    )
     assert "Seeded QBRs:" in out.getvalue()
     now = timezone.now()
     held = Qbr.objects.filter(status="held")

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_movements_add_up_to_each_customers_arr():
     out = StringIO()
-    call_command("seed_demo", "--customers", 60, "--tickets", 0, "--surveys", 0, "--seed", 4, stdout=out)
+    call_command(
+        "seed_demo", "--customers", 60, "--tickets", 0, "--surveys", 0, "--health-days", 0, "--seed", 4, stdout=out
+    )
     assert "ARR movements" in out.getvalue()
     sums = ArrMovement.objects.filter(customer=OuterRef("pk")).values("customer").annotate(s=Sum("amount"))
     customers = Customer.objects.annotate(total=Subquery(sums.values("s")))
@@ -28,7 +30,20 @@ def test_seed_demo_movements_add_up_to_each_customers_arr():
 
 
 def test_seed_demo_kinds_follow_the_arr_in_date_order():
-    call_command("seed_demo", "--customers", 80, "--tickets", 0, "--surveys", 0, "--seed", 11, stdout=StringIO())
+    call_command(
+        "seed_demo",
+        "--customers",
+        80,
+        "--tickets",
+        0,
+        "--surveys",
+        0,
+        "--health-days",
+        0,
+        "--seed",
+        11,
+        stdout=StringIO(),
+    )
     balances: dict[int, tuple] = {}
     for m in ArrMovement.objects.order_by("customer_id", "effective_date", "id"):
         before = balances.get(m.customer_id, (0, False))

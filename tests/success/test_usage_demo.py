@@ -30,7 +30,9 @@ def users_between(customer, start_days_ago: int, end_days_ago: int) -> int:
 
 def test_seeded_usage_follows_the_stage():
     out = StringIO()
-    call_command("seed_demo", "--customers", 60, "--tickets", 0, "--surveys", 0, "--seed", 5, stdout=out)
+    call_command(
+        "seed_demo", "--customers", 60, "--tickets", 0, "--surveys", 0, "--health-days", 0, "--seed", 5, stdout=out
+    )
     assert "Seeded product usage for 60 customers" in out.getvalue()
     by_stage = {}
     for customer in Customer.objects.all():
@@ -67,5 +69,18 @@ def test_seeded_usage_follows_the_stage():
 
 
 def test_usage_can_be_left_out():
-    call_command("seed_demo", "--customers", 5, "--tickets", 0, "--surveys", 0, "--usage", 0, stdout=StringIO())
+    call_command(
+        "seed_demo",
+        "--customers",
+        5,
+        "--tickets",
+        0,
+        "--surveys",
+        0,
+        "--usage",
+        0,
+        "--health-days",
+        0,
+        stdout=StringIO(),
+    )
     assert not UsageDaily.objects.exists()
