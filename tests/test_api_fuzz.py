@@ -14,6 +14,7 @@ from crm.models import Contact, Customer, EmailTemplate, Task
 from success.health.definitions import ensure_default_model
 from success.models import ArrMovement, OutreachRecord, OutreachRule, PlaybookRun, PlaybookTemplate, Qbr
 from surveys.models import Campaign, Invitation, Response, Survey
+from tests.shared_data import shared_rows
 from tickets.models import BusinessCalendar, SlaPolicy, Ticket
 
 WEIRD = [None, True, 10**30, -1, 1.5, "\x00", "x" * 5000, "2026-02-30", "é", [1, 2], {"a": {"b": [1]}}]
@@ -22,9 +23,20 @@ BODIES = [None, [], "text", 5, [{"name": "x"}]]
 RAW_JSON = ['{"name": ', "\xff\xfe", "null", '{"name": "a", "name": 1}']
 
 
+@pytest.fixture(scope="module")
+def _seeded(django_db_setup, django_db_blocker):
+    """The demo, seeded once for the module's tests (tests.shared_data: rolled back after the last one)."""
+    yield from shared_rows(
+        django_db_blocker,
+        lambda: call_command(
+            "seed_demo", "--customers", 12, "--tickets", 12, "--surveys", 30, "--seed", 9, stdout=StringIO()
+        ),
+    )
+
+
 @pytest.fixture
-def world(db):
-    call_command("seed_demo", "--customers", 12, "--tickets", 12, "--surveys", 30, "--seed", 9, stdout=StringIO())
+def world(_seeded, db):
+    return _seeded
 
 
 def ids() -> dict[str, str]:
