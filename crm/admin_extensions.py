@@ -121,20 +121,23 @@ def register_customer_list_filter(list_filter):
 
 # --- Panels other apps add to the admin's home page -------------------------------------------------
 # The home page (templates/admin/index.html) shows these above the list of models, by `order` then registration:
-#     @register_home_panel(order=30)   # or plain @register_home_panel (order 100)
+#     @register_home_panel(order=30, permission="tickets.view_ticket")   # or plain @register_home_panel
 #     def my_panel(request) -> tuple[str, str] | None:   # (title, safe HTML), or None to show nothing to this user
+# A panel is only asked by a signed-in staff user who has its `permission` (if it names one).
 # A panel runs a fixed number of queries whatever the size of the data it summarises. What "my" means (the
 # signed-in user's book, a team lead's team's) is crm.home.home_owner_ids(request).
 # Orders used: 10 today's work, 20 my book, 30 tickets, 40 surveys, 50+ success.
 HOME_PANELS: list[Callable] = []
 HOME_PANEL_ORDER: dict[Callable, int] = {}
+HOME_PANEL_PERMISSION: dict[Callable, str | None] = {}
 
 
-def register_home_panel(panel: Callable | None = None, *, order: int = 100):
+def register_home_panel(panel: Callable | None = None, *, order: int = 100, permission: str | None = None):
     def register(panel: Callable) -> Callable:
         if panel not in HOME_PANELS:
             HOME_PANELS.append(panel)
         HOME_PANEL_ORDER[panel] = order
+        HOME_PANEL_PERMISSION[panel] = permission
         HOME_PANELS.sort(key=lambda p: HOME_PANEL_ORDER.get(p, 100))  # stable: registration order within an order
         return panel
 
@@ -142,8 +145,14 @@ def register_home_panel(panel: Callable | None = None, *, order: int = 100):
 
 
 def render_home_panels(request) -> str:
+    user = getattr(request, "user", None)
+    if user is None or not (user.is_authenticated and user.is_staff):
+        return ""
     parts = []
     for panel in HOME_PANELS:
+        permission = HOME_PANEL_PERMISSION.get(panel)
+        if permission and not user.has_perm(permission):
+            continue
         shown = panel(request)
         if shown:
             title, html = shown

@@ -101,11 +101,6 @@ def book_query(request) -> str:
     return "book=team" if is_team_lead(request) else "mine=1"
 
 
-def signed_in(request) -> bool:
-    user = getattr(request, "user", None)
-    return user is not None and user.is_authenticated and user.is_staff
-
-
 def my_open_tasks(*, owner, today: dt.date, limit: int) -> tuple[list[Task], int, int]:
     """The owner's open tasks, overdue first (oldest due first), then by due date (no date last); with the count
     of all open and of overdue ones. Two queries."""
@@ -128,8 +123,6 @@ def my_open_tasks(*, owner, today: dt.date, limit: int) -> tuple[list[Task], int
 
 @register_home_panel(order=10)
 def todays_work(request):
-    if not signed_in(request):
-        return None
     today = timezone.localdate()
     tasks, open_count, overdue = my_open_tasks(owner=request.user, today=today, limit=SHOWN_TASKS)
     tasks_url = reverse("admin:crm_task_changelist")

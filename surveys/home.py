@@ -9,21 +9,15 @@ from django.utils.text import Truncator
 
 from crm.admin_extensions import register_home_panel
 from crm.charts import line_chart
-from crm.home import home_customer_ids, signed_in
+from crm.home import home_customer_ids
 from surveys.selectors import UNHAPPY_WINDOW_DAYS, monthly_nps_csat, unhappy_awaiting_follow_up
 
 SHOWN_ANSWERS = 8
 CHART_MONTHS = 12
 
 
-def _mine(request) -> bool:
-    return signed_in(request) and request.user.has_perm("surveys.view_response")
-
-
-@register_home_panel(order=40)
+@register_home_panel(order=40, permission="surveys.view_response")
 def unhappy_answers(request):
-    if not _mine(request):
-        return None
     answers, count = unhappy_awaiting_follow_up(
         customer_ids=home_customer_ids(request), now=timezone.now(), limit=SHOWN_ANSWERS
     )
@@ -58,10 +52,8 @@ def unhappy_answers(request):
     )
 
 
-@register_home_panel(order=46)
+@register_home_panel(order=46, permission="surveys.view_response")
 def survey_trend(request):
-    if not _mine(request):
-        return None
     months = monthly_nps_csat(customer_ids=home_customer_ids(request), months=CHART_MONTHS, now=timezone.now())
     if all(m["nps"] is None and m["csat"] is None for m in months):
         return None

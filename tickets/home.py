@@ -9,22 +9,16 @@ from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
 from crm.charts import bars_with_rate_chart
-from crm.home import home_customer_ids, signed_in
+from crm.home import home_customer_ids
 from tickets.selectors import assigned_queue, attention_tickets, weekly_volume_and_sla
 
 SHOWN_TICKETS = 10
 CHART_WEEKS = 12
 
 
-def _mine(request) -> bool:
-    return signed_in(request) and request.user.has_perm("tickets.view_ticket")
-
-
-@register_home_panel(order=5)
+@register_home_panel(order=5, permission="tickets.view_ticket")
 def my_ticket_queue(request):
     """First on the page of whoever has tickets assigned (a support agent): what to answer next."""
-    if not _mine(request):
-        return None
     from tickets.admin.customer_page import sla_state
 
     now = timezone.now()
@@ -69,10 +63,8 @@ def my_ticket_queue(request):
     )
 
 
-@register_home_panel(order=30)
+@register_home_panel(order=30, permission="tickets.view_ticket")
 def tickets_needing_me(request):
-    if not _mine(request):
-        return None
     tickets, count = attention_tickets(customer_ids=home_customer_ids(request), limit=SHOWN_TICKETS)
     if not count:
         return None
@@ -103,10 +95,8 @@ def tickets_needing_me(request):
     )
 
 
-@register_home_panel(order=45)
+@register_home_panel(order=45, permission="tickets.view_ticket")
 def ticket_trend(request):
-    if not _mine(request):
-        return None
     weeks = weekly_volume_and_sla(customer_ids=home_customer_ids(request), weeks=CHART_WEEKS, now=timezone.now())
     if not any(week["opened"] for week in weeks):
         return None

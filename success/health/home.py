@@ -9,7 +9,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import book_query, home_customer_ids, home_owner_ids, signed_in
+from crm.home import book_query, home_customer_ids, home_owner_ids
 from crm.models import Customer
 from success.health.charts import BAND_COLOURS, band_badge
 from success.health.selectors import band_drops, health_band_counts
@@ -18,10 +18,8 @@ SHOWN_DROPS = 8
 DROP_DAYS = 7
 
 
-@register_home_panel(order=50)
+@register_home_panel(order=50, permission="crm.view_customer")
 def health_panel(request):
-    if not signed_in(request) or not request.user.has_perm("crm.view_customer"):
-        return None
     owner_ids = home_owner_ids(request)
     counts = health_band_counts(Customer.objects.filter(owner_id__in=owner_ids))
     total = sum(counts.values())

@@ -8,17 +8,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import home_customer_ids, signed_in
+from crm.home import home_customer_ids
 from success.outreach.models import OutreachResult
 from success.outreach.selectors import results_since
 
 DAYS = 7
 
 
-@register_home_panel(order=65)
+@register_home_panel(order=65, permission="success.view_outreachrecord")
 def outreach_results(request):
-    if not signed_in(request) or not request.user.has_perm("success.view_outreachrecord"):
-        return None
     counts = results_since(customer_ids=home_customer_ids(request), since=timezone.now() - dt.timedelta(days=DAYS))
     if not counts:
         return None

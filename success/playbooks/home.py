@@ -6,16 +6,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import home_customer_ids, signed_in
+from crm.home import home_customer_ids
 from success.playbooks.selectors import RunState, run_progress, runs_behind
 
 SHOWN_RUNS = 8
 
 
-@register_home_panel(order=55)
+@register_home_panel(order=55, permission="success.view_playbookrun")
 def runs_at_risk(request):
-    if not signed_in(request) or not request.user.has_perm("success.view_playbookrun"):
-        return None
     runs, count = runs_behind(customer_ids=home_customer_ids(request), today=timezone.localdate(), limit=SHOWN_RUNS)
     if not count:
         return None

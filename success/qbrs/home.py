@@ -8,7 +8,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from crm.admin_extensions import register_home_panel
-from crm.home import home_customer_ids, signed_in
+from crm.home import home_customer_ids
 from success.qbrs.selectors import upcoming_qbrs
 
 SHOWN_QBRS = 6
@@ -22,17 +22,14 @@ def _when(qbr) -> str:
     return formats.date_format(timezone.localtime(qbr.starts_at, zone), "SHORT_DATETIME_FORMAT")
 
 
-@register_home_panel(order=60)
+@register_home_panel(order=60, permission="success.view_qbr")
 def next_qbrs(request):
-    if not signed_in(request) or not request.user.has_perm("success.view_qbr"):
-        return None
     qbrs, count = upcoming_qbrs(customer_ids=home_customer_ids(request), now=timezone.now(), limit=SHOWN_QBRS)
     if not count:
         return None
     rows = format_html_join(
         "",
-        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td><a href="{}">Prepare</a></td>'
-        "</tr>",
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td><a href="{}">Prepare</a></td></tr>',
         (
             (
                 reverse("admin:success_qbr_change", args=[qbr.pk]),
