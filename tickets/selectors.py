@@ -103,9 +103,13 @@ def ticket_get(*, pk: int) -> Ticket:
     return ticket_list().get(pk=pk)
 
 
+def ticket_breached(now: dt.datetime | None = None) -> Exists:
+    """True for a ticket with a breached target (breached_condition): to filter or annotate tickets by."""
+    return Exists(SlaTarget.objects.filter(breached_condition(now), ticket_id=OuterRef("pk")))
+
+
 def ticket_breached_filter(queryset: QuerySet[Ticket], breached: bool, now: dt.datetime | None = None):
-    targets = SlaTarget.objects.filter(breached_condition(now), ticket_id=OuterRef("pk"))
-    return queryset.filter(Exists(targets)) if breached else queryset.exclude(Exists(targets))
+    return queryset.filter(ticket_breached(now)) if breached else queryset.exclude(ticket_breached(now))
 
 
 def ticket_scope(
@@ -374,11 +378,10 @@ def assigned_queue(*, assignee, limit: int, now: dt.datetime | None = None) -> t
     tickets_assignee_idx, whatever the size of the queue."""
     now = now or timezone.now()
     mine = Ticket.objects.filter(assignee=assignee, status__in=UNSOLVED_STATUSES, merged_into__isnull=True)
-    breached = Exists(SlaTarget.objects.filter(breached_condition(now), ticket_id=OuterRef("pk")))
     rows = list(
         mine.select_related("customer")
         .only("pk", "subject", "status", "priority", "next_sla_due_at", "created_at", "customer__name")
-        .annotate(was_breached=breached)
+        .annotate(was_breached=ticket_breached(now))
         .order_by(F("next_sla_due_at").asc(nulls_last=True), "created_at", "pk")[:limit]
     )
     if len(rows) < limit:

@@ -3,7 +3,6 @@ header, a tickets section (open first, with their SLA state) and `[#598]` in tim
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -14,8 +13,8 @@ from crm.admin import HeaderItem, register_customer_header_item, register_custom
 from tickets.admin.queue import due_text
 from tickets.forms import status_name
 from tickets.metrics import UNSOLVED
-from tickets.models import SlaTarget, Ticket
-from tickets.selectors import breached_condition, ticket_breached_filter
+from tickets.models import Ticket
+from tickets.selectors import ticket_breached, ticket_breached_filter
 from tickets.sla import is_past_due
 
 OPEN_TICKETS = 15
@@ -65,8 +64,9 @@ def sla_state(ticket, now: dt.datetime) -> tuple[str, str]:
 def tickets_panel(customer):
     """Open tickets first (by next SLA due time), then the latest solved: two queries whatever their number."""
     now = timezone.now()
-    breached = Exists(SlaTarget.objects.filter(breached_condition(now), ticket_id=OuterRef("pk")))
-    base = Ticket.objects.filter(customer=customer).select_related("assignee").annotate(was_breached=breached)
+    base = (
+        Ticket.objects.filter(customer=customer).select_related("assignee").annotate(was_breached=ticket_breached(now))
+    )
     open_tickets = list(base.filter(status__in=UNSOLVED).order_by("next_sla_due_at", "created_at")[:OPEN_TICKETS])
     solved = list(base.exclude(status__in=UNSOLVED).order_by("-created_at", "-id")[:RECENT_SOLVED])
     rows = []
