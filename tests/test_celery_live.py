@@ -8,6 +8,7 @@ local `make run` worker on the same broker) neither interfere nor steal its task
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,8 +56,14 @@ def database_url() -> str:
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
+    """`celery -A config <args>` with its output in log_dir/<name>.log. `own_group`: in a session (process group)
+    of its own, so that kill_group() (SIGKILL) reaches its pool processes too, as a machine losing it would."""
+
+    STOP_SECONDS = 15  # a warm shutdown's grace before SIGKILL
+
+    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path, *, own_group: bool = False):
         self.name = name
+        self.own_group = own_group
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
@@ -65,19 +72,27 @@ class Process:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
 
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def kill_group(self) -> None:
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
     def stop(self) -> None:
         if self.alive():
             self.popen.terminate()  # warm shutdown
             try:
-                self.popen.wait(timeout=15)
+                self.popen.wait(timeout=self.STOP_SECONDS)
             except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
+                if self.own_group:
+                    self.kill_group()
+                else:
+                    self.popen.kill()
+                    self.popen.wait(timeout=5)
         self._log.close()
 
     def tail(self, lines: int = 40) -> str:

@@ -15,15 +15,11 @@ The test uses queues of its own (CELERY_QUEUE_* in the workers' environment) so 
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -41,27 +37,6 @@ pytestmark = [pytest.mark.celery_live, pytest.mark.django_db(transaction=True)]
 
 CUSTOMERS = 100  # two batches: the kill lands in the first (20 to 49 emails sent)
 RATE_PER_MINUTE = 600  # 10 a second: 100 emails take ~10 s, rounds of about one email each
-
-
-class GroupProcess(Process):
-    """A Celery process in a process group of its own, so that kill -9 takes it and every child at once."""
-
-    def __init__(self, name: str, args: list[str], env: dict, log_dir):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill_group(self) -> None:
-        os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
 
 
 def received_by_recipient(smtp_server) -> dict[str, list[str]]:
@@ -120,7 +95,7 @@ def test_kill_9_mid_batch_every_contact_gets_its_email_once(
         summary = rule_scan(rule_id=rule.pk, at=timezone.now())
         assert OutreachRecord.objects.filter(rule=rule, result="pending").count() == CUSTOMERS, summary
 
-        first = GroupProcess("worker-1", [*worker_args, "-n", f"one-{suffix}@%h"], env, tmp_path)
+        first = Process("worker-1", [*worker_args, "-n", f"one-{suffix}@%h"], env, tmp_path, own_group=True)
         wait_until(
             lambda: 20 <= len(smtp_server.messages) < CUSTOMERS // 2,
             [first],
@@ -133,7 +108,7 @@ def test_kill_9_mid_batch_every_contact_gets_its_email_once(
         assert arrived_at_kill < CUSTOMERS
         assert len(in_flight) <= 1  # rounds of one email under the rate limit
 
-        second = GroupProcess("worker-2", [*worker_args, "-n", f"two-{suffix}@%h"], env, tmp_path)
+        second = Process("worker-2", [*worker_args, "-n", f"two-{suffix}@%h"], env, tmp_path, own_group=True)
         settings.EMAIL_REQUEUE_GRACE = dt.timedelta(seconds=2)
         settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 0}
 

@@ -10,9 +10,6 @@ runs the campaign end to end with one solo worker and skips the kill.
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -29,7 +26,7 @@ from surveys.scheduling import campaign_scan, campaign_start, dispatch_scan
 from surveys.selectors import campaign_email_counts
 from surveys.services import survey_create
 from tests.factories import ContactFactory, CustomerFactory
-from tests.test_celery_live import database_url, delete_queue
+from tests.test_celery_live import Process, database_url, delete_queue
 
 pytestmark = [pytest.mark.celery_live, pytest.mark.django_db(transaction=True)]
 
@@ -38,42 +35,15 @@ WAIT_SECONDS = 120
 GRACE_SECONDS = 15
 
 
-class Worker:
-    """`celery worker` in a session (process group) of its own, so that SIGKILL reaches its pool processes too."""
+class Worker(Process):
+    """`celery worker` on the given queues, in a process group of its own (kill_group() reaches its pool)."""
+
+    STOP_SECONDS = 20
 
     def __init__(self, name, queues, env, log_dir, pool_args):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(queues)),
-                *("-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "-l", "INFO", *pool_args),
-                *("--without-mingle", "--without-gossip", "--without-heartbeat"),
-            ],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        self._log.close()
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        return f"--- {self.name} (exit {self.popen.poll()}) ---\n" + "\n".join(text)
+        args = ["worker", "-Q", ",".join(queues), "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "-l", "INFO"]
+        args += [*pool_args, "--without-mingle", "--without-gossip", "--without-heartbeat"]
+        super().__init__(name, args, env, log_dir, own_group=True)
 
 
 @pytest.fixture
@@ -164,7 +134,7 @@ def test_a_campaign_survives_a_worker_killed_mid_batch_and_a_batch_delivered_twi
     wait_until(lambda: invitations.count() == CAMPAIGN, drill.workers, "the campaign's invitations")
     dispatch_scan()
     wait_until(lambda: len(smtp_server.messages) >= CAMPAIGN // 4, drill.workers, "a quarter of the emails")
-    first.kill()
+    first.kill_group()
     time.sleep(1)  # the server finishes the message it was reading when the connection died
     received_at_kill = {m.message["Message-ID"] for m in smtp_server.messages}
     assert len(received_at_kill) < CAMPAIGN, "the batch finished before the kill: nothing was tested"
