@@ -44,11 +44,11 @@ from crm.outbound_email import (
     BULK_PERSONALIZERS,
     CLOCK_SKEW,
     PERSONALIZERS,
-    RESERVED_HEADERS,
     _build_message,
     _personalize,
     _record_failure,
     _record_failures,
+    extra_headers,
     publish_batches,
     rate_take,
 )
@@ -137,7 +137,7 @@ def _build_all(emails, values, connection) -> list[_Built]:
                     subject=email.subject,
                     text=text,
                     html=html,
-                    headers={k: v for k, v in headers.items() if k.lower() not in RESERVED_HEADERS},
+                    headers=extra_headers(headers),
                     message_id=email.message_id,
                     localtime=localtime,
                 )

@@ -339,11 +339,16 @@ def _personalize(email: OutboundEmail, values: dict[str, str] | None = None) -> 
     return text, html, headers
 
 
+def extra_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The stored headers an email may carry beside those the message writes itself (RESERVED_HEADERS)."""
+    return {name: value for name, value in headers.items() if name.lower() not in RESERVED_HEADERS}
+
+
 def _build_message(
     email: OutboundEmail, connection, values: dict[str, str] | None = None, *, check: bool = True
 ) -> EmailMultiAlternatives:
     text, html, stored_headers = _personalize(email, values)
-    headers = {name: value for name, value in stored_headers.items() if name.lower() not in RESERVED_HEADERS}
+    headers = extra_headers(stored_headers)
     headers["Message-ID"] = email.message_id
     message = EmailMultiAlternatives(
         subject=email.subject,
