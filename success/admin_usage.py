@@ -15,7 +15,10 @@ USAGE_DAYS = 90
 
 
 class ReadOnlyAdmin(FastChangelistMixin, admin.ModelAdmin):
-    """Big tables: estimated counts, no facets (crm.admin_changelist); nothing to add, change or delete."""
+    """Big tables: estimated counts, no facets (crm.admin_changelist); nothing to add, change or delete; one
+    customer's rows with ?customer=<id> (the customer page's Usage links)."""
+
+    list_filter = (CustomerFilter,)
 
     def has_add_permission(self, request):
         return False
@@ -31,7 +34,6 @@ class ReadOnlyAdmin(FastChangelistMixin, admin.ModelAdmin):
 class UsageEventAdmin(ReadOnlyAdmin):
     list_display = ("occurred_at", "customer", "name", "contact_email", "quantity", "external_id", "received_at")
     list_select_related = ("customer",)
-    list_filter = (CustomerFilter,)
     search_fields = ("=external_id", "=contact_email", "=name")
     raw_id_fields = ("customer", "contact")
 
@@ -40,7 +42,6 @@ class UsageEventAdmin(ReadOnlyAdmin):
 class UsageDailyAdmin(ReadOnlyAdmin):
     list_display = ("day", "customer", "active_users", "events", "quantity")
     list_select_related = ("customer",)
-    list_filter = (CustomerFilter,)
     raw_id_fields = ("customer",)
     date_hierarchy = "day"
 
@@ -49,7 +50,6 @@ class UsageDailyAdmin(ReadOnlyAdmin):
 class UsageDailyNameAdmin(ReadOnlyAdmin):
     list_display = ("day", "customer", "name", "events", "quantity")
     list_select_related = ("customer",)
-    list_filter = (CustomerFilter,)
     raw_id_fields = ("customer",)
 
 
